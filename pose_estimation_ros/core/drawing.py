@@ -1,0 +1,60 @@
+"""Drawing skeletons on images (overlay topic, annotated video) and their colours.
+
+Pure numpy + OpenCV. Colours are BGR tuples (OpenCV's order); the RViz markers use the
+same palettes so that the overlay and RViz agree.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+
+def _palette(count: int, saturation: int, value: int) -> list[tuple[int, int, int]]:
+    """``count`` evenly spaced hues (OpenCV HSV: hue in [0, 180))."""
+    hues = (np.arange(max(count, 1)) * 180 // max(count, 1)).astype(np.uint8)
+    hsv = np.stack([hues, np.full_like(hues, saturation), np.full_like(hues, value)], -1)
+    bgr = cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
+    return [tuple(int(c) for c in color) for color in bgr[:count]]
+
+
+def part_colors(num_parts: int) -> list[tuple[int, int, int]]:
+    """One colour per part type (joints)."""
+    return _palette(num_parts, 200, 255)
+
+
+def limb_colors(num_edges: int) -> list[tuple[int, int, int]]:
+    """One colour per edge type (limbs), a little darker than the joints."""
+    return _palette(num_edges, 255, 200)
+
+
+def draw_skeletons(image: np.ndarray, people: Sequence, edges: Sequence[tuple[int, int]],
+                   num_parts: int, *, thickness: int = 0) -> np.ndarray:
+    """A BGR copy of ``image`` with each person's limbs, joints and score drawn.
+
+    ``people``: :class:`~pose_estimation_ros.core.openpose.Person` objects with
+    coordinates in this image's pixels. ``thickness`` 0 scales with the image size.
+    """
+    canvas = np.ascontiguousarray(image)
+    if canvas.ndim == 2:
+        canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+    else:
+        canvas = canvas.copy()
+    if thickness <= 0:
+        thickness = max(1, round(max(canvas.shape[:2]) / 300))
+    joints, limbs = part_colors(num_parts), limb_colors(len(edges))
+    for person in people:
+        # Pixel centres: coordinates give pixel (i, j) the centre (j + 0.5, i + 0.5).
+        points = {int(p): (int(x), int(y))
+                  for p, x, y in zip(person.part_ids, person.xy[:, 0], person.xy[:, 1])}
+        for edge in person.edge_ids:
+            a, b = edges[int(edge)]
+            cv2.line(canvas, points[a], points[b], limbs[int(edge)], thickness, cv2.LINE_AA)
+        for part, point in points.items():
+            cv2.circle(canvas, point, thickness + 2, joints[part], -1, cv2.LINE_AA)
+        x_min, y_min = int(person.bbox[0]), int(person.bbox[1])
+        cv2.putText(canvas, f'{person.score:.2f}', (x_min, max(12, y_min - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, (255, 255, 255),
+                    max(1, thickness // 2), cv2.LINE_AA)
+    return canvas

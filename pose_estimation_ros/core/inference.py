@@ -1,0 +1,338 @@
+"""Inference backends and the checks between message tensors and model bindings.
+
+Pure Python + numpy (+ onnxruntime), no ROS imports. The inference node:
+
+1. ``backend, reason = create_backend(...)`` once, and logs ``reason``;
+2. per message: ``inputs = prepare_inputs(tensors, backend.inputs, mapping, conversions)``,
+   ``outputs = backend.run(inputs)``, ``rename_outputs(outputs, backend.outputs, mapping)``.
+
+Names follow Isaac ROS' TensorRT node: message tensor names (``input_tensor_names``)
+are paired one to one with model binding names (``input_binding_names``); see
+``name_mapping``.
+"""
+from __future__ import annotations
+
+import abc
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pose_estimation_ros.core.tensors import data_type_code
+
+BACKENDS = ('auto', 'tensorrt', 'onnxruntime')
+# Layout conversions of 4-D input tensors: name -> axis permutation.
+LAYOUT_CONVERSIONS: dict[str, tuple[int, ...]] = {
+    'nchw_to_nhwc': (0, 2, 3, 1),
+    'nhwc_to_nchw': (0, 3, 1, 2),
+}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: name, shape (int, or None / str for a dynamic dim),
+    element type."""
+
+    name: str
+    shape: tuple
+    dtype: np.dtype
+
+    def describe(self) -> str:
+        dims = ','.join(str(d) if isinstance(d, int) else '?' for d in self.shape)
+        return f'{self.name} ({dims}) {self.dtype}'
+
+
+class InferenceBackend(abc.ABC):
+    """Runs a model: ``run({binding name: array}) -> {binding name: array}``."""
+
+    name: str = ''
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+    @abc.abstractmethod
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on arrays keyed by input binding name (every model input)."""
+
+    def close(self):
+        """Release the backend's resources (idempotent)."""
+
+    def _check_input_names(self, inputs: Mapping[str, np.ndarray]):
+        missing = [info.name for info in self.inputs if info.name not in inputs]
+        if missing:
+            raise ValueError(f'{self.name}: no array for model input(s) {missing}; model '
+                             f'inputs: {_names(self.inputs)}; given: {list(inputs)}')
+
+
+def check_model_file(path: str, what: str = 'model file') -> str:
+    """``path`` if it is a readable file, else RuntimeError with the path."""
+    if not path:
+        raise RuntimeError(f'{what} path is empty: set model_file_path')
+    if not os.path.isfile(path):
+        raise RuntimeError(f'{what} not found (or not a file): {path}')
+    if not os.access(path, os.R_OK):
+        raise RuntimeError(f'{what} is not readable (check its permissions): {path}')
+    return path
+
+
+# --- ONNX Runtime ---
+
+_ORT_TYPES = {
+    'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(double)': np.float64,
+    'tensor(int8)': np.int8, 'tensor(uint8)': np.uint8, 'tensor(int16)': np.int16,
+    'tensor(uint16)': np.uint16, 'tensor(int32)': np.int32, 'tensor(uint32)': np.uint32,
+    'tensor(int64)': np.int64, 'tensor(uint64)': np.uint64, 'tensor(bool)': np.bool_,
+}
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    """ONNX Runtime session: CUDA execution provider when present, else CPU.
+
+    ``providers`` (e.g. ``['CPUExecutionProvider']``) overrides the choice; a provider
+    this onnxruntime build lacks is an error rather than a silent fallback.
+    ``intra_op_num_threads`` / ``inter_op_num_threads``: 0 lets ONNX Runtime decide.
+    """
+
+    name = 'onnxruntime'
+
+    def __init__(self, model_file_path: str, intra_op_num_threads: int = 0,
+                 inter_op_num_threads: int = 0, providers: Sequence | None = None,
+                 device_id: int = 0):
+        import onnxruntime as ort
+
+        check_model_file(model_file_path)
+        available = ort.get_available_providers()
+        if providers is None:
+            providers = [('CUDAExecutionProvider', {'device_id': int(device_id)})] \
+                if 'CUDAExecutionProvider' in available else []
+            providers.append('CPUExecutionProvider')
+        else:
+            providers = list(providers)
+            unknown = [p for p in providers
+                       if (p[0] if isinstance(p, tuple) else p) not in available]
+            if unknown:
+                raise ValueError(f'onnxruntime {ort.__version__} has no execution provider '
+                                 f'{unknown}; available: {available}')
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(intra_op_num_threads)
+        options.inter_op_num_threads = int(inter_op_num_threads)
+        try:
+            self._session = ort.InferenceSession(model_file_path, sess_options=options,
+                                                 providers=providers)
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise RuntimeError(f'ONNX Runtime cannot load the model {model_file_path}: '
+                               f'{e}') from e
+        self.model_file_path = model_file_path
+        self.providers = self._session.get_providers()
+        self.description = f'ONNX Runtime {ort.__version__} ({", ".join(self.providers)})'
+        self.inputs = [_ort_info(node, 'input') for node in self._session.get_inputs()]
+        self.outputs = [_ort_info(node, 'output') for node in self._session.get_outputs()]
+        self._output_names = [info.name for info in self.outputs]
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._check_input_names(inputs)
+        feed = {info.name: inputs[info.name] for info in self.inputs}
+        try:
+            values = self._session.run(self._output_names, feed)
+        except Exception as e:
+            raise RuntimeError(f'ONNX Runtime failed to run {self.model_file_path}: {e}') \
+                from e
+        return dict(zip(self._output_names, values))
+
+
+def _ort_info(node, kind: str) -> TensorInfo:
+    dtype = _ORT_TYPES.get(node.type)
+    if dtype is None:
+        raise RuntimeError(f'model {kind} "{node.name}" has type {node.type}, which this '
+                           f'node cannot carry; supported: {", ".join(_ORT_TYPES)}')
+    # ONNX Runtime reports a dynamic dim as its symbolic name (str) or None.
+    shape = tuple((d if d >= 0 else None) if isinstance(d, int) else (d or None)
+                  for d in node.shape)
+    return TensorInfo(node.name, shape, np.dtype(dtype))
+
+
+# --- backend selection ---
+
+def tensorrt_available() -> tuple[bool, str]:
+    """(usable, why): TensorRT and pycuda importable and a CUDA device present."""
+    for module in ('tensorrt', 'pycuda'):
+        if importlib.util.find_spec(module) is None:
+            return False, f'Python package "{module}" is not installed'
+    try:
+        import pycuda.driver as cuda
+        import tensorrt as trt
+    except (ImportError, OSError) as e:  # e.g. a shared library is missing
+        return False, f'TensorRT/pycuda cannot be imported: {e}'
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except (cuda.Error, RuntimeError, OSError) as e:  # no driver or no GPU
+        return False, f'CUDA unusable: {e}'
+    if count == 0:
+        return False, 'no CUDA device found'
+    return True, f'TensorRT {trt.__version__} and {count} CUDA device(s) found'
+
+
+def create_backend(backend: str, model_file_path: str = '', *, engine_file_path: str = '',
+                   force_engine_update: bool = False, enable_fp16: bool = False,
+                   max_workspace_size: int = 1 << 30, device_id: int = 0,
+                   input_shapes: Mapping[str, Sequence[int]] | None = None,
+                   intra_op_num_threads: int = 0, inter_op_num_threads: int = 0,
+                   providers: Sequence | None = None) -> tuple[InferenceBackend, str]:
+    """Create a backend; returns it and a human-readable reason for the choice.
+
+    ``backend``: 'tensorrt', 'onnxruntime' or 'auto' (TensorRT when tensorrt and pycuda
+    import and a CUDA device is present, else ONNX Runtime). TensorRT options are
+    ignored by ONNX Runtime and vice versa (``device_id`` serves both).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {", ".join(BACKENDS)}; got {backend!r}')
+    if backend == 'auto':
+        usable, why = tensorrt_available()
+        backend = 'tensorrt' if usable else 'onnxruntime'
+        reason = f'backend auto: {why}'
+    else:
+        reason = f'backend {backend} requested'
+    if backend == 'tensorrt':
+        from pose_estimation_ros.core.tensorrt_backend import TensorRTBackend
+
+        result = TensorRTBackend(model_file_path, engine_file_path,
+                                 force_engine_update=force_engine_update,
+                                 enable_fp16=enable_fp16,
+                                 max_workspace_size=max_workspace_size,
+                                 device_id=device_id, input_shapes=input_shapes)
+        return result, f'{reason}; using {result.description}'
+    result = OnnxRuntimeBackend(model_file_path, intra_op_num_threads,
+                                inter_op_num_threads, providers, device_id)
+    return result, f'{reason}; using {result.description}'
+
+
+# --- message tensors <-> model bindings ---
+
+def name_mapping(tensor_names: Sequence[str], binding_names: Sequence[str],
+                 kind: str = 'input') -> dict[str, str] | None:
+    """{tensor name: binding name} from Isaac's parallel name lists.
+
+    Both lists empty means "same names" (returns None, which the functions below read
+    as the identity).
+    """
+    tensor_names, binding_names = list(tensor_names), list(binding_names)
+    if len(tensor_names) != len(binding_names):
+        raise ValueError(f'{kind}_tensor_names has {len(tensor_names)} names but '
+                         f'{kind}_binding_names has {len(binding_names)}; they pair one to '
+                         f'one: {tensor_names} vs {binding_names}')
+    for label, names in (('tensor', tensor_names), ('binding', binding_names)):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f'{kind}_{label}_names repeats {repeated}')
+    return dict(zip(tensor_names, binding_names)) or None
+
+
+def check_mapping(mapping: Mapping[str, str] | None, model_tensors: Sequence[TensorInfo],
+                  kind: str = 'input', layout_conversions: Mapping[str, str] | None = None
+                  ) -> dict[str, str]:
+    """Validate a {tensor name: binding name} mapping against the model; returns it
+    (the identity when None). Inputs must all be fed; outputs may be a subset."""
+    model_names = _names(model_tensors)
+    if mapping is None:
+        mapping = {name: name for name in model_names}
+    unknown = {t: b for t, b in mapping.items() if b not in model_names}
+    if unknown:
+        raise ValueError(f'{kind} binding name(s) {sorted(unknown.values())} are not '
+                         f'{kind}s of the model; its {kind}s are: {model_names} '
+                         f'(fix {kind}_binding_names)')
+    if kind == 'input':
+        unfed = [name for name in model_names if name not in mapping.values()]
+        if unfed:
+            raise ValueError(f'model input(s) {unfed} get no tensor: pair them with message '
+                             f'tensors in input_tensor_names / input_binding_names')
+    for tensor, conversion in (layout_conversions or {}).items():
+        if conversion not in LAYOUT_CONVERSIONS:
+            raise ValueError(f'layout conversion for "{tensor}" must be one of '
+                             f'{", ".join(LAYOUT_CONVERSIONS)}; got {conversion!r}')
+        if tensor not in mapping:
+            raise ValueError(f'layout conversion given for "{tensor}", which is not an '
+                             f'{kind} tensor name ({list(mapping)})')
+    return dict(mapping)
+
+
+def prepare_inputs(tensors: Mapping[str, np.ndarray], model_inputs: Sequence[TensorInfo],
+                   mapping: Mapping[str, str] | None = None,
+                   layout_conversions: Mapping[str, str] | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Message tensors {name: array} -> model inputs {binding name: array}, checked.
+
+    ``mapping``: {message tensor name: binding name} (None: same names); message
+    tensors not in it are ignored. ``layout_conversions``: {message tensor name:
+    'nchw_to_nhwc' | 'nhwc_to_nchw'} to transpose a 4-D tensor before the checks.
+    Checks names, rank, static dims and dtype; raises ValueError saying what to set.
+    """
+    mapping = check_mapping(mapping, model_inputs, 'input', layout_conversions)
+    by_name = {info.name: info for info in model_inputs}
+    result = {}
+    for tensor_name, binding in mapping.items():
+        if tensor_name not in tensors:
+            raise ValueError(f'no tensor "{tensor_name}" in the message (it has '
+                             f'{list(tensors)}) for model input "{binding}"; model inputs: '
+                             f'{[i.describe() for i in model_inputs]} (fix '
+                             f'input_tensor_names / input_binding_names)')
+        array = np.asarray(tensors[tensor_name])
+        try:
+            data_type_code(array.dtype)
+        except ValueError as e:
+            raise ValueError(f'input "{tensor_name}": {e}') from None
+        conversion = (layout_conversions or {}).get(tensor_name)
+        if conversion:
+            if array.ndim != 4:
+                raise ValueError(f'input "{tensor_name}" has shape {array.shape}: layout '
+                                 f'conversion {conversion} needs a 4-D tensor')
+            array = np.ascontiguousarray(array.transpose(LAYOUT_CONVERSIONS[conversion]))
+        info = by_name[binding]
+        _check_shape(tensor_name, array.shape, info)
+        if array.dtype != info.dtype:
+            raise ValueError(f'input "{tensor_name}" is {array.dtype} but model input '
+                             f'"{binding}" expects {info.dtype}: produce {info.dtype} '
+                             f'tensors (e.g. the encoder\'s data_type)')
+        result[binding] = array
+    return result
+
+
+def rename_outputs(outputs: Mapping[str, np.ndarray], model_outputs: Sequence[TensorInfo],
+                   mapping: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Model outputs {binding name: array} -> {message tensor name: array}.
+
+    ``mapping`` is {message tensor name: binding name} (None: all outputs, same names).
+    """
+    mapping = check_mapping(mapping, model_outputs, 'output')
+    return {tensor_name: outputs[binding] for tensor_name, binding in mapping.items()}
+
+
+def _check_shape(tensor_name: str, shape: tuple, info: TensorInfo):
+    expected = tuple(info.shape)
+    fits = len(shape) == len(expected) and all(
+        not isinstance(e, int) or e == s for s, e in zip(shape, expected))
+    if fits:
+        return
+    shown = '(' + ','.join(str(e) if isinstance(e, int) else '?' for e in expected) + ')'
+    message = (f'input "{tensor_name}" has shape ({",".join(map(str, shape))}) but the '
+               f'model input "{info.name}" expects {shown}')
+    hint = ''
+    if len(shape) == 4 == len(expected):
+        for conversion, perm in LAYOUT_CONVERSIONS.items():
+            permuted = tuple(shape[i] for i in perm)
+            if all(not isinstance(e, int) or e == s for s, e in zip(permuted, expected)):
+                hint = (f': set the input layout conversion (input_layout_conversion) to '
+                        f'{conversion}, or make the encoder produce {conversion[-4:]} '
+                        f'tensors (its tensor_layout)')
+                break
+        else:
+            hint = (': make the encoder\'s network_image_width / network_image_height and '
+                    'tensor_layout match the model')
+    elif len(shape) != len(expected):
+        hint = f' (rank {len(shape)} vs {len(expected)})'
+    raise ValueError(message + hint)
+
+
+def _names(tensors: Sequence[TensorInfo]) -> list[str]:
+    return [info.name for info in tensors]

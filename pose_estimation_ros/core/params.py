@@ -1,0 +1,232 @@
+"""The nodes' parameters, declared once, and the parameters-file reader (no ROS imports).
+
+Each node's parameters are a table of :class:`Param` rows (name, default, description,
+range, read-only). The nodes declare them with full descriptors; the single-process
+runner, the offline tool and the evaluation command read the same YAML files through
+:func:`load_parameters_file` with the same defaults; the README tables and the launch
+tests are checked against these tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pose_estimation_ros.core.encoder import ImageEncoderConfig
+from pose_estimation_ros.core.openpose import DecoderParams
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    # Inclusive (min, max) for numbers; rqt_reconfigure shows a slider.
+    range: tuple[float, float] | None = None
+    # True where a change needs a restart (model, sizes, topology).
+    read_only: bool = True
+
+
+INPUT_QOS = Param(
+    'input_qos', 'sensor_data',
+    'QoS of the image subscriptions: sensor_data (best effort, depth 5: matches reliable '
+    'and best-effort publishers such as camera drivers and ros2 bag play) or reliable '
+    '(depth 10).')
+
+_ENC = ImageEncoderConfig()
+ENCODER_NODE = 'image_encoder'
+ENCODER_PARAMETERS = (
+    Param('network_image_width', _ENC.network_image_width,
+          'Width of the network input in pixels.', (1, 8192)),
+    Param('network_image_height', _ENC.network_image_height,
+          'Height of the network input in pixels.', (1, 8192)),
+    Param('keep_aspect_ratio', _ENC.keep_aspect_ratio,
+          'true: letterbox (one scale, image centred, rest padded); false: stretch.'),
+    Param('padding_value', float(_ENC.padding_value),
+          'Letterbox padding pixel value on the 8-bit scale, before normalisation.',
+          (0.0, 255.0)),
+    Param('normalization_type', _ENC.normalization_type,
+          'none (raw 0..255), unit ([0, 1]), positive_negative ([-1, 1]) or mean_stddev '
+          '((x/255 - image_mean) / image_stddev).'),
+    Param('image_mean', [float(v) for v in _ENC.image_mean],
+          'Per-channel mean for mean_stddev, in channel_order.'),
+    Param('image_stddev', [float(v) for v in _ENC.image_stddev],
+          'Per-channel standard deviation for mean_stddev, in channel_order.'),
+    Param('channel_order', _ENC.channel_order, 'Channel order of the tensor: rgb or bgr.'),
+    Param('tensor_layout', _ENC.tensor_layout,
+          'Layout of the tensor: nchw (1x3xHxW) or nhwc (1xHxWx3).'),
+    Param('tensor_name', _ENC.tensor_name,
+          'Name of the tensor in the output TensorList (the model input it feeds).'),
+    Param('data_type', _ENC.data_type,
+          'Element type of the tensor: float32, float16, float64 or uint8.'),
+    Param('subscribe_compressed', False,
+          'Also subscribe to image/compressed (sensor_msgs/CompressedImage).'),
+    INPUT_QOS,
+)
+
+INFERENCE_NODE = 'inference'
+INFERENCE_PARAMETERS = (
+    Param('backend', 'auto',
+          'tensorrt, onnxruntime, or auto (TensorRT when tensorrt, pycuda and a CUDA GPU '
+          'are present, else ONNX Runtime).'),
+    Param('model_file_path', '',
+          'Path of the ONNX model (empty: the mobilenet_thin model installed with the '
+          'package, share/pose_estimation_ros/models/mobilenet_thin.onnx).'),
+    Param('engine_file_path', '',
+          'TensorRT: where the engine built from the ONNX model is cached (empty: the '
+          'model path with .engine); rebuilt when the ONNX file changes.'),
+    Param('force_engine_update', False, 'TensorRT: rebuild the engine even if cached.'),
+    Param('enable_fp16', True, 'TensorRT: allow FP16 kernels.'),
+    Param('max_workspace_size', 1 << 30, 'TensorRT: builder workspace in bytes.',
+          (1 << 20, 1 << 36)),
+    Param('device_id', 0, 'CUDA device index (TensorRT, ONNX Runtime CUDA provider).',
+          (0, 64)),
+    Param('intra_op_num_threads', 0,
+          'ONNX Runtime: threads within an operator (0: one per core).', (0, 256)),
+    Param('inter_op_num_threads', 0,
+          'ONNX Runtime: threads across operators (0: default).', (0, 256)),
+    Param('input_tensor_names', ['image'],
+          'Names of the input message tensors, paired one to one with '
+          'input_binding_names.'),
+    Param('input_binding_names', ['image'], 'Model input names fed by those tensors.'),
+    Param('input_layout_conversion', 'none',
+          'Transpose 4-D input tensors before inference: none, nchw_to_nhwc or '
+          'nhwc_to_nchw.'),
+    Param('input_shape', [1, 368, 432, 3],
+          'TensorRT: input shape for the optimization profile when the ONNX model has '
+          'dynamic dimensions.'),
+    Param('output_binding_names', ['Openpose/concat_stage7'], 'Model outputs to publish.'),
+    Param('output_tensor_names', ['Openpose/concat_stage7'],
+          'Names given to those outputs in the published TensorList.'),
+)
+
+_DEC = DecoderParams()
+DECODER_NODE = 'openpose_decoder'
+DECODER_PARAMETERS = (
+    # Which tensors and channels hold the maps.
+    Param('heatmap_tensor_name', 'Openpose/concat_stage7',
+          'Tensor holding the part heatmaps.'),
+    Param('paf_tensor_name', '',
+          'Tensor holding the Part Affinity Fields (empty: the heatmap tensor, whose '
+          'channels edges_paf then addresses).'),
+    Param('maxpool_tensor_name', '',
+          'Tensor holding the max-pooled heatmaps, if the network outputs one (else NMS '
+          'computes it with nms_kernel_size).'),
+    Param('tensor_layout', 'NHWC', 'Layout of those tensors: NHWC or NCHW.'),
+    Param('heatmap_channels', [0, len(_DEC.labels)],
+          '[start, stop) channels of the heatmap tensor that are part heatmaps.'),
+    # Topology (Isaac's names).
+    Param('labels', list(_DEC.labels), 'Part names, indexed by part id.'),
+    Param('edges', [v for pair in _DEC.edges for v in pair],
+          'Directed limbs as flattened part-id pairs [a0, b0, a1, b1, ...].'),
+    Param('edges_paf', [v for pair in _DEC.edges_paf for v in pair],
+          'PAF channels (x, y) of each edge, flattened like edges.'),
+    # Decoding (Isaac's names), changeable live.
+    Param('threshold_heatmap', _DEC.threshold_heatmap,
+          'Minimum heatmap peak value of a part candidate.', (0.0, 1.0), False),
+    Param('threshold_edge_size', _DEC.threshold_edge_size,
+          'Candidate part pairs closer than this (heatmap cells) are no edge.', (0.0, 100.0),
+          False),
+    Param('threshold_edge_score', _DEC.threshold_edge_score,
+          'A PAF sample counts when its dot product with the edge direction exceeds this.',
+          (-1.0, 1.0), False),
+    Param('threshold_edge_sampling_counter', _DEC.threshold_edge_sampling_counter,
+          'An edge needs more than this many counting samples.', (0, 99), False),
+    Param('edge_sampling_steps', _DEC.edge_sampling_steps,
+          'PAF samples along each candidate edge.', (1, 100), False),
+    Param('threshold_part_counter', _DEC.threshold_part_counter,
+          'Minimum number of parts of a person.', (1, 100), False),
+    Param('threshold_object_score', _DEC.threshold_object_score,
+          'Minimum person score per part.', (0.0, 10.0), False),
+    Param('threshold_split_score', _DEC.threshold_split_score,
+          'Two fragments sharing a part type are merged when the split scores below this.',
+          (0.0, 100.0), False),
+    Param('refine_parts_coordinates', _DEC.refine_parts_coordinates,
+          'Sub-pixel refinement of the heatmap peaks.', None, False),
+    Param('matching', _DEC.matching,
+          'Per-edge-type one-to-one matching: greedy (by score) or hungarian (optimal).',
+          None, False),
+    Param('nms_kernel_size', _DEC.nms_kernel_size,
+          'Max-pool window (odd) of the peak search.', (3, 15), False),
+    Param('output_scale', [0.0, 0.0],
+          '[sx, sy] multiplying heatmap coordinates, overriding the image geometry '
+          '([0, 0]: map to source pixels with the geometry the encoder sends).', None, False),
+    # Visualisation.
+    Param('marker_pixel_size', 0.002,
+          'RViz markers: metres per image pixel (markers lie on z = 0 of the image '
+          'frame, x right, y down).', (1e-6, 1.0), False),
+    Param('marker_joint_diameter', 0.02, 'RViz markers: joint sphere diameter (m).',
+          (1e-4, 1.0), False),
+    Param('marker_line_width', 0.01, 'RViz markers: limb line width (m).', (1e-4, 1.0),
+          False),
+    Param('marker_lifetime', 1.0,
+          'RViz markers: seconds they stay without a new frame (0: forever).',
+          (0.0, 3600.0), False),
+    INPUT_QOS,
+)
+
+NODE_PARAMETERS = {ENCODER_NODE: ENCODER_PARAMETERS, INFERENCE_NODE: INFERENCE_PARAMETERS,
+                   DECODER_NODE: DECODER_PARAMETERS}
+
+
+def defaults(params) -> dict[str, Any]:
+    return {p.name: p.default for p in params}
+
+
+def encoder_config(values: Mapping[str, Any]) -> ImageEncoderConfig:
+    """Encoder node parameters -> validated core config."""
+    keys = {f.name for f in fields(ImageEncoderConfig)}
+    return ImageEncoderConfig(**{k: v for k, v in values.items() if k in keys}).validate()
+
+
+def decoder_params(values: Mapping[str, Any]) -> DecoderParams:
+    """Decoder node parameters -> validated core parameters ([0, 0] output_scale: none)."""
+    keys = {f.name for f in fields(DecoderParams)}
+    chosen = {k: v for k, v in values.items() if k in keys}
+    if not any(chosen.get('output_scale') or ()):
+        chosen['output_scale'] = None
+    return DecoderParams(**chosen).validate()
+
+
+def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """{node name: {parameter: value}} from a ROS 2 parameters YAML file.
+
+    Understands the standard layout: sections named after a node (``openpose_decoder:``,
+    optionally with a namespace, ``/ns/openpose_decoder:``) or the wildcard ``/**:``,
+    each with ``ros__parameters``. Wildcard values apply to every node that declares
+    them; node sections win. Values start from the declared defaults; a name that no
+    node declares raises ValueError (a typo would otherwise be ignored silently).
+    """
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f'cannot read parameters file {path}: {error}') from error
+    result = {node: defaults(params) for node, params in NODE_PARAMETERS.items()}
+    wildcard, sections = {}, {}
+    for key, section in document.items():
+        values = (section or {}).get('ros__parameters')
+        if not isinstance(values, dict):
+            raise ValueError(f'{path}: section "{key}" has no ros__parameters mapping')
+        name = str(key).rstrip('/').split('/')[-1]
+        if name == '**':
+            wildcard.update(values)
+        elif name in result:
+            sections[name] = values
+        else:
+            raise ValueError(f'{path}: section "{key}" names no node of this package; nodes: '
+                             f'{", ".join(NODE_PARAMETERS)}')
+    for name, value in wildcard.items():
+        if not any(name in result[node] for node in result) and name != 'use_sim_time':
+            raise ValueError(f'{path}: parameter "{name}" (in /**) is declared by no node')
+        for node in result:
+            if name in result[node]:
+                result[node][name] = value
+    for node, values in sections.items():
+        unknown = sorted(set(values) - set(result[node]) - {'use_sim_time'})
+        if unknown:
+            raise ValueError(f'{path}: node "{node}" declares no parameter {unknown}')
+        result[node].update(values)
+    return result

@@ -1,0 +1,131 @@
+"""The whole pipeline in one process, without ROS: encoder -> inference -> decoder.
+
+Configured with the same per-node parameter values as the ROS nodes (see
+:mod:`pose_estimation_ros.core.params`), so that the offline bag tool, the evaluation
+command and the benchmark compute exactly what the node graph computes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from pose_estimation_ros.core.encoder import ImageEncoder
+from pose_estimation_ros.core.geometry import ImageGeometry
+from pose_estimation_ros.core.inference import (InferenceBackend, create_backend,
+                                                name_mapping, prepare_inputs, rename_outputs)
+from pose_estimation_ros.core.openpose import OpenPoseDecoder, Person, split_network_outputs
+from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
+                                             decoder_params, encoder_config,
+                                             load_parameters_file)
+
+
+def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
+    """Network outputs {name: array} -> (heatmaps, pafs, maxpool) HWC arrays, as the
+    decoder node's tensor parameters say. ValueError names a missing tensor."""
+    def tensor(key):
+        name = values[key]
+        if not name:
+            return None
+        if name not in arrays:
+            raise ValueError(f'no tensor "{name}" ({key}) among {sorted(arrays)}')
+        return arrays[name]
+
+    start, stop = (int(v) for v in values['heatmap_channels'])
+    return split_network_outputs(tensor('heatmap_tensor_name'), tensor('paf_tensor_name'),
+                                 tensor('maxpool_tensor_name'),
+                                 layout=values['tensor_layout'],
+                                 heatmap_channels=(start, stop))
+
+
+@dataclass
+class Timings:
+    """Milliseconds per stage of the frames processed so far."""
+
+    encode: list = field(default_factory=list)
+    infer: list = field(default_factory=list)
+    decode: list = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {stage: {'median_ms': float(np.median(v)), 'p90_ms': float(np.percentile(v, 90)),
+                        'frames': len(v)}
+                for stage, v in (('encode', self.encode), ('infer', self.infer),
+                                 ('decode', self.decode)) if v}
+
+
+class Pipeline:
+    """Encoder, inference backend and decoder configured from node parameter values.
+
+    ``parameters``: {node name: {parameter: value}} as :func:`load_parameters_file`
+    returns; ``overrides`` are applied on top, e.g. ``{'inference': {'backend':
+    'onnxruntime'}}``.
+    """
+
+    def __init__(self, parameters: Mapping[str, Mapping[str, Any]],
+                 overrides: Mapping[str, Mapping[str, Any]] | None = None):
+        values = {node: dict(v) for node, v in parameters.items()}
+        for node, changes in (overrides or {}).items():
+            values[node].update(changes)
+        self.values = values
+        self.encoder = ImageEncoder(encoder_config(values[ENCODER_NODE]))
+        inference = values[INFERENCE_NODE]
+        if not inference['model_file_path']:
+            raise ValueError('inference model_file_path is empty: give the ONNX model')
+        self.backend: InferenceBackend
+        self.backend, self.backend_reason = create_backend(
+            inference['backend'], inference['model_file_path'],
+            engine_file_path=inference['engine_file_path'],
+            force_engine_update=inference['force_engine_update'],
+            enable_fp16=inference['enable_fp16'],
+            max_workspace_size=inference['max_workspace_size'],
+            device_id=inference['device_id'],
+            input_shapes={b: [int(d) for d in inference['input_shape']]
+                          for b in inference['input_binding_names']},
+            intra_op_num_threads=inference['intra_op_num_threads'],
+            inter_op_num_threads=inference['inter_op_num_threads'])
+        self.input_mapping = name_mapping(inference['input_tensor_names'],
+                                          inference['input_binding_names'], 'input')
+        self.output_mapping = name_mapping(inference['output_tensor_names'],
+                                           inference['output_binding_names'], 'output')
+        conversion = inference['input_layout_conversion']
+        self.layout_conversions = ({} if conversion == 'none' else
+                                   {name: conversion for name in self.input_mapping or {}})
+        self.decoder = OpenPoseDecoder(decoder_params(values[DECODER_NODE]))
+        self.timings = Timings()
+
+    @classmethod
+    def from_file(cls, parameters_file: str | Path,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Pipeline:
+        return cls(load_parameters_file(parameters_file), overrides)
+
+    def infer(self, image: np.ndarray, encoding: str
+              ) -> tuple[dict[str, np.ndarray], ImageGeometry]:
+        """Encoder + network: the named network outputs and the geometry."""
+        t0 = time.perf_counter()
+        tensor, geometry = self.encoder.encode(image, encoding)
+        t1 = time.perf_counter()
+        inputs = prepare_inputs({self.encoder.config.tensor_name: tensor},
+                                self.backend.inputs, self.input_mapping,
+                                self.layout_conversions)
+        outputs = rename_outputs(self.backend.run(inputs), self.backend.outputs,
+                                 self.output_mapping)
+        t2 = time.perf_counter()
+        self.timings.encode.append((t1 - t0) * 1e3)
+        self.timings.infer.append((t2 - t1) * 1e3)
+        return outputs, geometry
+
+    def decode(self, outputs: Mapping[str, np.ndarray], geometry: ImageGeometry | None
+               ) -> list[Person]:
+        t0 = time.perf_counter()
+        heatmaps, pafs, maxpool = extract_maps(outputs, self.values[DECODER_NODE])
+        people = self.decoder.decode(heatmaps, pafs, maxpool, geometry)
+        self.timings.decode.append((time.perf_counter() - t0) * 1e3)
+        return people
+
+    def process(self, image: np.ndarray, encoding: str) -> list[Person]:
+        """People in one image (coordinates in that image's pixels)."""
+        outputs, geometry = self.infer(image, encoding)
+        return self.decode(outputs, geometry)

@@ -1,0 +1,62 @@
+"""What every node shares: QoS choices, startup errors, the ``main`` of an executable."""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
+                              ParameterException)
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+
+# Errors a node raises while reading its configuration: the executable reports them
+# and exits instead of spinning with a half-configured node.
+CONFIG_ERRORS = (ValueError, ParameterException, InvalidParameterTypeException,
+                 InvalidParameterValueException)
+
+
+class StartupError(RuntimeError):
+    """Bad startup configuration; the message says what to fix."""
+
+
+def startup_error(node: Node, error: Exception) -> StartupError:
+    message = f'invalid configuration of node "{node.get_name()}": {error}'
+    node.get_logger().fatal(message)
+    return StartupError(message)
+
+
+def input_qos(node: Node, name: str) -> QoSProfile:
+    """QoS for subscriptions to data from outside the pipeline (cameras, bags)."""
+    if name == 'sensor_data':
+        return qos_profile_sensor_data
+    if name == 'reliable':
+        return QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+    raise startup_error(node, f'input_qos must be sensor_data or reliable, got "{name}"')
+
+
+def tensor_qos() -> QoSProfile:
+    """QoS between the pipeline's own nodes: reliable, a short queue so that a slow
+    stage works on recent frames rather than a growing backlog."""
+    return QoSProfile(depth=2, reliability=QoSReliabilityPolicy.RELIABLE)
+
+
+def node_main(node_class, args=None) -> int:
+    """Run one node until shutdown; a configuration error exits with status 1."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except StartupError:
+        return 1  # already logged by startup_error
+    except CONFIG_ERRORS as error:
+        print(f'[{node_class.__name__}] invalid configuration: {error}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

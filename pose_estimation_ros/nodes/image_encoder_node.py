@@ -1,0 +1,71 @@
+"""Image encoder node: sensor_msgs/Image -> resized, normalised network input tensor.
+
+A thin shell around :class:`pose_estimation_ros.core.encoder.ImageEncoder`.
+"""
+from __future__ import annotations
+
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+
+from pose_estimation_ros.core.encoder import ImageEncoder
+from pose_estimation_ros.core.params import ENCODER_NODE, ENCODER_PARAMETERS, encoder_config
+from pose_estimation_ros.msg import TensorList
+from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.nodes.common import input_qos, node_main, startup_error, tensor_qos
+from pose_estimation_ros.nodes.parameters import declare_parameters
+
+
+
+class ImageEncoderNode(Node):
+    """Subscribes ``image`` (and ``image/compressed``), publishes ``encoded_tensor``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(ENCODER_NODE, **kwargs)
+        values = declare_parameters(self, ENCODER_PARAMETERS)
+        try:
+            self.encoder = ImageEncoder(encoder_config(values))
+        except ValueError as error:
+            raise startup_error(self, error) from error
+        self.publisher = self.create_publisher(TensorList, 'encoded_tensor', tensor_qos())
+        qos = input_qos(self, values['input_qos'])
+        self.create_subscription(Image, 'image', self.on_image, qos)
+        if values['subscribe_compressed']:
+            self.create_subscription(CompressedImage, 'image/compressed',
+                                     self.on_compressed_image, qos)
+        cfg = self.encoder.config
+        self.get_logger().info(
+            f'encoding images to {cfg.tensor_name} {cfg.tensor_shape} {cfg.data_type} '
+            f'({cfg.tensor_layout}, {cfg.channel_order}, {cfg.normalization_type}, '
+            f'{"letterbox" if cfg.keep_aspect_ratio else "stretch"}); cv_bridge '
+            f'{"in use" if messages.HAVE_CV_BRIDGE else "not installed, numpy path"}')
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            image = messages.image_msg_to_array(msg)
+            self.publish(msg.header, image, msg.encoding)
+        except ValueError as error:
+            self.get_logger().error(f'dropped image {msg.header.stamp.sec}.'
+                                    f'{msg.header.stamp.nanosec:09d}: {error}',
+                                    throttle_duration_sec=5.0)
+
+    def on_compressed_image(self, msg: CompressedImage) -> None:
+        try:
+            image, encoding = messages.compressed_msg_to_array(msg)
+            self.publish(msg.header, image, encoding)
+        except ValueError as error:
+            self.get_logger().error(f'dropped compressed image {msg.header.stamp.sec}.'
+                                    f'{msg.header.stamp.nanosec:09d}: {error}',
+                                    throttle_duration_sec=5.0)
+
+    def publish(self, header, image, encoding: str) -> None:
+        tensor, geometry = self.encoder.encode(image, encoding)
+        self.publisher.publish(messages.tensor_list_msg(
+            header, {self.encoder.config.tensor_name: tensor}, geometry))
+
+
+def main(args=None):
+    return node_main(ImageEncoderNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,133 @@
+"""OpenPose decoder node: heatmaps + Part Affinity Fields -> skeletons, markers, overlay.
+
+A thin shell around :class:`pose_estimation_ros.core.openpose.OpenPoseDecoder`.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import MarkerArray
+
+from pose_estimation_ros.core.drawing import draw_skeletons
+from pose_estimation_ros.core.openpose import OpenPoseDecoder
+from pose_estimation_ros.core.params import DECODER_NODE, DECODER_PARAMETERS, decoder_params
+from pose_estimation_ros.core.pipeline import extract_maps
+from pose_estimation_ros.msg import Skeleton2DArray, TensorList
+from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.nodes.common import input_qos, node_main, startup_error, tensor_qos
+from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
+
+# Frames kept to pair the overlay's images with their skeletons (by stamp).
+_OVERLAY_CACHE = 8
+
+
+class OpenPoseDecoderNode(Node):
+    """Subscribes ``network_output``; publishes ``skeletons``, ``skeleton_markers``,
+    ``detections`` (vision_msgs, when installed) and ``overlay_image``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(DECODER_NODE, **kwargs)
+        self.values = declare_parameters(self, DECODER_PARAMETERS)
+        try:
+            self.decoder = OpenPoseDecoder(decoder_params(self.values))
+        except ValueError as error:
+            raise startup_error(self, error) from error
+        on_parameters_change(self, DECODER_PARAMETERS, self._apply_parameters)
+        self.skeleton_pub = self.create_publisher(Skeleton2DArray, 'skeletons', 10)
+        self.marker_pub = self.create_publisher(MarkerArray, 'skeleton_markers', 10)
+        self.detection_pub = None
+        if messages.HAVE_VISION_MSGS:
+            self.detection_pub = self.create_publisher(messages.Detection2DArray,
+                                                       'detections', 10)
+        self.overlay_pub = self.create_publisher(Image, 'overlay_image', 10)
+        self.create_subscription(TensorList, 'network_output', self.on_tensors, tensor_qos())
+        # The overlay needs the source images: subscribed only while someone watches.
+        self._image_qos = input_qos(self, self.values['input_qos'])
+        self._image_sub = None
+        self._images: OrderedDict = OrderedDict()
+        self._people: OrderedDict = OrderedDict()
+        self.create_timer(0.5, self._update_overlay_subscription)
+
+    def _apply_parameters(self, values) -> None:
+        """Live change: raises ValueError (change refused) unless the values are valid."""
+        decoder = OpenPoseDecoder(decoder_params(values))
+        self.decoder, self.values = decoder, dict(values)
+
+    def on_tensors(self, msg: TensorList) -> None:
+        try:
+            arrays = messages.tensor_list_arrays(msg)
+            heatmaps, pafs, maxpool = extract_maps(arrays, self.values)
+            people = self.decoder.decode(heatmaps, pafs, maxpool,
+                                         messages.geometry_from_msg(msg.geometry))
+        except ValueError as error:
+            self.get_logger().error(f'dropped tensors {msg.header.stamp.sec}.'
+                                    f'{msg.header.stamp.nanosec:09d}: {error}',
+                                    throttle_duration_sec=5.0)
+            return
+        params = self.decoder.params
+        self.skeleton_pub.publish(messages.skeleton_array_msg(
+            msg.header, people, params.labels, params.edges))
+        if self.marker_pub.get_subscription_count():
+            self.marker_pub.publish(messages.marker_array_msg(
+                msg.header, people, params.edges,
+                pixel_size=self.values['marker_pixel_size'],
+                joint_diameter=self.values['marker_joint_diameter'],
+                line_width=self.values['marker_line_width'],
+                lifetime=self.values['marker_lifetime']))
+        if self.detection_pub is not None and self.detection_pub.get_subscription_count():
+            self.detection_pub.publish(messages.detection_array_msg(msg.header, people))
+        if self._image_sub is not None:
+            self._remember(self._people, msg.header.stamp, people)
+
+    # ------------------------------------------------------------------ overlay
+    def _update_overlay_subscription(self) -> None:
+        watched = self.overlay_pub.get_subscription_count() > 0
+        if watched and self._image_sub is None:
+            self._image_sub = self.create_subscription(Image, 'image', self.on_image,
+                                                       self._image_qos)
+        elif not watched and self._image_sub is not None:
+            self.destroy_subscription(self._image_sub)
+            self._image_sub = None
+            self._images.clear()
+            self._people.clear()
+
+    def on_image(self, msg: Image) -> None:
+        self._remember(self._images, msg.header.stamp, msg)
+
+    def _remember(self, cache: OrderedDict, stamp, item) -> None:
+        """Keep ``item`` by stamp; draw as soon as a frame's image and people are both in."""
+        key = (stamp.sec, stamp.nanosec)
+        cache[key] = item
+        while len(cache) > _OVERLAY_CACHE:
+            cache.popitem(last=False)
+        if key in self._images and key in self._people:
+            self._publish_overlay(self._images.pop(key), self._people.pop(key))
+
+    def _publish_overlay(self, image_msg: Image, people) -> None:
+        try:
+            image = messages.image_msg_to_array(image_msg)
+        except ValueError as error:
+            self.get_logger().error(f'no overlay for this image: {error}',
+                                    throttle_duration_sec=5.0)
+            return
+        # Drawing is in BGR; bring RGB-family images there and keep 8-bit.
+        if image_msg.encoding.startswith('rgb'):
+            image = image[:, :, 2::-1]
+        elif image_msg.encoding.startswith('bgra'):
+            image = image[:, :, :3]
+        if image.dtype != 'uint8':
+            image = (image >> 8).astype('uint8')
+        params = self.decoder.params
+        canvas = draw_skeletons(image, people, params.edges, len(params.labels))
+        self.overlay_pub.publish(messages.array_to_image_msg(canvas, 'bgr8',
+                                                             image_msg.header))
+
+
+def main(args=None):
+    return node_main(OpenPoseDecoderNode, args)
+
+
+if __name__ == '__main__':
+    main()
