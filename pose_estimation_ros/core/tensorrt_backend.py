@@ -127,8 +127,12 @@ class TensorRTBackend(InferenceBackend):
                                    f'force_engine_update or delete the file')
             self._context = self._engine.create_execution_context()
             self._stream = cuda.Stream()
-        finally:
+        except BaseException:
             self._cuda_context.pop()
+            self._cuda_context.detach()  # release the retained context on failure
+            self._cuda_context = None
+            raise
+        self._cuda_context.pop()
         self.inputs, self.outputs = [], []
         for i in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(i)

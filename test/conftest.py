@@ -1,0 +1,86 @@
+"""Shared test fixtures: paths to the shared data and the model, and real rclpy over DDS.
+
+DDS tests wait for publisher/subscription matching and for messages with timeouts,
+never on fixed sleeps. scripts/test.sh gives every run its own ROS_DOMAIN_ID and keeps
+discovery on this machine.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / 'shared' / 'data'
+MODEL = REPO / 'models' / 'mobilenet_thin.onnx'
+PARAMS_FILE = REPO / 'config' / 'mobilenet_thin.yaml'
+
+
+def require_model() -> Path:
+    """The converted model; a test that needs it fails (not skips) when it is missing."""
+    if not MODEL.is_file():
+        pytest.fail(f'{MODEL} is missing: run the README\'s set-up/test command '
+                    f'(scripts/test.sh) to convert the model')
+    return MODEL
+
+
+@pytest.fixture
+def ros():
+    """A fresh rclpy context and executor for one test; everything torn down after."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    harness = RosHarness(context, executor)
+    try:
+        yield harness
+    finally:
+        executor.shutdown()
+        for node in harness.nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+class RosHarness:
+    def __init__(self, context, executor):
+        self.context = context
+        self.executor = executor
+        self.nodes = []
+
+    def add(self, node):
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def node(self, name: str, **kwargs):
+        from rclpy.node import Node
+        return self.add(Node(name, context=self.context, **kwargs))
+
+    def spin_until(self, predicate, timeout: float = 30.0, what: str = 'condition'):
+        """Spin the executor until ``predicate()`` is true; fail after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                pytest.fail(f'timed out after {timeout} s waiting for {what}')
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def wait_matched(self, publisher=None, subscription=None, count: int = 1,
+                     timeout: float = 20.0):
+        """Wait until a publisher has ``count`` subscriptions (or a subscription has
+        ``count`` publishers) matched."""
+        if publisher is not None:
+            self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout,
+                            f'{count} subscription(s) on {publisher.topic_name}')
+        if subscription is not None:
+            self.spin_until(lambda: subscription.get_publisher_count() >= count, timeout,
+                            f'{count} publisher(s) on {subscription.topic_name}')
+
+    def collect(self, msg_type, topic: str, qos=10, node=None):
+        """Subscribe ``topic``: returns (list the messages are appended to, subscription)."""
+        received = []
+        node = node or self.node(f'collector_{len(self.nodes)}')
+        subscription = node.create_subscription(msg_type, topic, received.append, qos)
+        return received, subscription
