@@ -87,7 +87,8 @@ def test_runner_end_to_end(runner):
         publisher.publish(msg)
         sent.append(msg.header)
         # A camera's rate: the next frame once this one is through the pipeline.
-        ros.spin_until(lambda: len(skeletons) == index + 1, 60.0, f'skeletons of frame {index}')
+        ros.spin_until(lambda n=index + 1: len(skeletons) == n, 60.0,
+                       f'skeletons of frame {index}')
     assert [s.header for s in skeletons] == sent
     people = [len(s.skeletons) for s in skeletons]
     assert all(n >= 2 for n in people), people  # four paddle-boarders in every frame

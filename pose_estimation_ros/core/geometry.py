@@ -30,7 +30,7 @@ class ImageGeometry:
 
     @classmethod
     def fit(cls, source_width: int, source_height: int, input_width: int,
-            input_height: int, keep_aspect_ratio: bool) -> "ImageGeometry":
+            input_height: int, keep_aspect_ratio: bool) -> ImageGeometry:
         """Geometry of resizing a source image into the input.
 
         ``keep_aspect_ratio`` letterboxes: one scale for both axes, the image centred

@@ -35,7 +35,10 @@ INPUT_QOS = Param(
     'and best-effort publishers such as camera drivers and ros2 bag play) or reliable '
     '(depth 10).')
 
-_ENC = ImageEncoderConfig()
+# The nodes' defaults fit the bundled mobilenet_thin model (raw BGR 0..255, NHWC), so
+# that the three nodes work together without a parameters file.
+_ENC = ImageEncoderConfig(normalization_type='none', channel_order='bgr',
+                          tensor_layout='nhwc', tensor_name='image')
 ENCODER_NODE = 'image_encoder'
 ENCODER_PARAMETERS = (
     Param('network_image_width', _ENC.network_image_width,

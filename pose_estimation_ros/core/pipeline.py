@@ -15,8 +15,9 @@ import numpy as np
 
 from pose_estimation_ros.core.encoder import ImageEncoder
 from pose_estimation_ros.core.geometry import ImageGeometry
-from pose_estimation_ros.core.inference import (InferenceBackend, create_backend,
-                                                name_mapping, prepare_inputs, rename_outputs)
+from pose_estimation_ros.core.inference import (LAYOUT_CONVERSIONS, InferenceBackend,
+                                                check_mapping, create_backend, name_mapping,
+                                                prepare_inputs, rename_outputs)
 from pose_estimation_ros.core.openpose import OpenPoseDecoder, Person, split_network_outputs
 from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
                                              decoder_params, encoder_config,
@@ -56,6 +57,64 @@ class Timings:
                                  ('decode', self.decode)) if v}
 
 
+class InferenceStage:
+    """The inference node's work, configured from its parameter values: backend choice,
+    message-tensor <-> model-binding names, layout conversion, checks."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        if not values['model_file_path']:
+            raise ValueError('model_file_path is empty: set it to the ONNX model')
+        conversion = values['input_layout_conversion']
+        if conversion != 'none' and conversion not in LAYOUT_CONVERSIONS:
+            raise ValueError(f'input_layout_conversion must be none or one of '
+                             f'{", ".join(LAYOUT_CONVERSIONS)}, got "{conversion}"')
+        input_mapping = name_mapping(values['input_tensor_names'],
+                                     values['input_binding_names'], 'input')
+        output_mapping = name_mapping(values['output_tensor_names'],
+                                      values['output_binding_names'], 'output')
+        shape = [int(d) for d in values['input_shape']]
+        self.backend: InferenceBackend
+        self.backend, self.reason = create_backend(
+            values['backend'], values['model_file_path'],
+            engine_file_path=values['engine_file_path'],
+            force_engine_update=values['force_engine_update'],
+            enable_fp16=values['enable_fp16'],
+            max_workspace_size=values['max_workspace_size'],
+            device_id=values['device_id'],
+            input_shapes={b: shape for b in (input_mapping or {}).values()} or None,
+            intra_op_num_threads=values['intra_op_num_threads'],
+            inter_op_num_threads=values['inter_op_num_threads'])
+        try:
+            # After this, the mappings are explicit even when the names were left alike.
+            self.input_mapping = check_mapping(input_mapping, self.backend.inputs, 'input')
+            self.layout_conversions = ({} if conversion == 'none' else
+                                       {name: conversion for name in self.input_mapping})
+            check_mapping(self.input_mapping, self.backend.inputs, 'input',
+                          self.layout_conversions)
+            self.output_mapping = check_mapping(output_mapping, self.backend.outputs,
+                                                'output')
+        except ValueError:
+            self.backend.close()
+            raise
+
+    def describe(self) -> str:
+        return ('model inputs: ' + ', '.join(i.describe() for i in self.backend.inputs) +
+                '; outputs: ' + ', '.join(o.describe() for o in self.backend.outputs))
+
+    def run(self, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Message tensors {name: array} -> output tensors {name: array}.
+
+        ValueError for tensors that do not fit the model, RuntimeError when the
+        backend fails."""
+        inputs = prepare_inputs(tensors, self.backend.inputs, self.input_mapping,
+                                self.layout_conversions)
+        return rename_outputs(self.backend.run(inputs), self.backend.outputs,
+                              self.output_mapping)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
 class Pipeline:
     """Encoder, inference backend and decoder configured from node parameter values.
 
@@ -71,28 +130,7 @@ class Pipeline:
             values[node].update(changes)
         self.values = values
         self.encoder = ImageEncoder(encoder_config(values[ENCODER_NODE]))
-        inference = values[INFERENCE_NODE]
-        if not inference['model_file_path']:
-            raise ValueError('inference model_file_path is empty: give the ONNX model')
-        self.backend: InferenceBackend
-        self.backend, self.backend_reason = create_backend(
-            inference['backend'], inference['model_file_path'],
-            engine_file_path=inference['engine_file_path'],
-            force_engine_update=inference['force_engine_update'],
-            enable_fp16=inference['enable_fp16'],
-            max_workspace_size=inference['max_workspace_size'],
-            device_id=inference['device_id'],
-            input_shapes={b: [int(d) for d in inference['input_shape']]
-                          for b in inference['input_binding_names']},
-            intra_op_num_threads=inference['intra_op_num_threads'],
-            inter_op_num_threads=inference['inter_op_num_threads'])
-        self.input_mapping = name_mapping(inference['input_tensor_names'],
-                                          inference['input_binding_names'], 'input')
-        self.output_mapping = name_mapping(inference['output_tensor_names'],
-                                           inference['output_binding_names'], 'output')
-        conversion = inference['input_layout_conversion']
-        self.layout_conversions = ({} if conversion == 'none' else
-                                   {name: conversion for name in self.input_mapping or {}})
+        self.inference = InferenceStage(values[INFERENCE_NODE])
         self.decoder = OpenPoseDecoder(decoder_params(values[DECODER_NODE]))
         self.timings = Timings()
 
@@ -107,11 +145,7 @@ class Pipeline:
         t0 = time.perf_counter()
         tensor, geometry = self.encoder.encode(image, encoding)
         t1 = time.perf_counter()
-        inputs = prepare_inputs({self.encoder.config.tensor_name: tensor},
-                                self.backend.inputs, self.input_mapping,
-                                self.layout_conversions)
-        outputs = rename_outputs(self.backend.run(inputs), self.backend.outputs,
-                                 self.output_mapping)
+        outputs = self.inference.run({self.encoder.config.tensor_name: tensor})
         t2 = time.perf_counter()
         self.timings.encode.append((t1 - t0) * 1e3)
         self.timings.infer.append((t2 - t1) * 1e3)
