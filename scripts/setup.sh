@@ -70,7 +70,7 @@ fi
 if [ ! -f "$venv/.cmake_paths_fixed" ]; then
   py_inc=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
   np_inc=$("$venv/bin/python" -c 'import numpy; print(numpy.get_include())')
-  grep -rlF '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' 2>/dev/null \
+  { grep -rlF '/opt/python/cp311-cp311' "$venv/share" --include='*.cmake' || true; } \
     | xargs -r sed -i \
       -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" \
       -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g"

@@ -93,11 +93,11 @@ class DecoderParams:
     labels: tuple[str, ...] = COCO18_LABELS
     edges: tuple[tuple[int, int], ...] = COCO18_EDGES
     edges_paf: tuple[tuple[int, int], ...] = MOBILENET_THIN_EDGES_PAF
-    threshold_heatmap: float = 0.05
+    threshold_heatmap: float = 0.03
     threshold_edge_size: float = 0.1
-    threshold_edge_score: float = 0.05
-    threshold_edge_sampling_counter: int = 8
-    edge_sampling_steps: int = 10
+    threshold_edge_score: float = 0.01
+    threshold_edge_sampling_counter: int = 3
+    edge_sampling_steps: int = 8
     threshold_part_counter: int = 4
     threshold_object_score: float = 0.4
     threshold_split_score: float = 2.0
@@ -291,7 +291,11 @@ def split_network_outputs(heatmap: np.ndarray, part_affinity_fields: np.ndarray 
 
 
 class OpenPoseDecoder:
-    """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc)."""
+    """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc).
+
+    Keeps work arrays between calls, so one instance must not decode in two threads at
+    once.
+    """
 
     def __init__(self, params: DecoderParams | None = None):
         self.params = (params or DecoderParams()).validate()
@@ -299,28 +303,19 @@ class OpenPoseDecoder:
         self._num_parts = len(p.labels)
         edges = np.asarray(p.edges, dtype=np.int64)
         self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
-        chans = np.asarray(p.edges_paf, dtype=np.int64)
-        self._paf_x, self._paf_y = chans[:, 0], chans[:, 1]
-        self._max_paf_channel = int(chans.max())
+        self._paf_channels = np.asarray(p.edges_paf, dtype=np.int64).T.copy()  # (2, E)
+        self._max_paf_channel = int(self._paf_channels.max())
         steps = p.edge_sampling_steps
-        self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
-        r = p.nms_kernel_size // 2
-        dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-        self._nms_dy, self._nms_dx = dy.ravel(), dx.ravel()
+        self._t = (np.arange(steps, dtype=np.float64) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
 
     def _buffer(self, name: str, shape, dtype=np.float32) -> np.ndarray:
         # Work arrays kept between calls: fresh ones of this size cost page faults that
-        # take longer than the arithmetic. (So a decoder is not thread-safe.)
+        # take longer than the arithmetic.
         buf = self._buffers.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._buffers[name] = np.empty(shape, dtype)
-        return buf
-
-    def _copy_to_buffer(self, name: str, values: np.ndarray) -> np.ndarray:
-        buf = self._buffer(name, values.shape)
-        np.copyto(buf, values, casting='unsafe')
         return buf
 
     # ------------------------------------------------------------------ public API
@@ -329,42 +324,44 @@ class OpenPoseDecoder:
                geometry: ImageGeometry | None = None) -> list[Person]:
         """People found in one image's maps, sorted by score (best first).
 
-        ``heatmaps`` (H, W, >= P), ``pafs`` (H, W, > max edges_paf channel),
-        ``maxpool_heatmaps`` optional (H, W, >= P) max-pool of the heatmaps (used for NMS
-        instead of computing it). Output coordinates: with ``output_scale`` map
-        coordinates times it; else with ``geometry`` source-image pixels (map -> input
-        by ``input_size / map_size``, then :meth:`ImageGeometry.to_source`); else map
-        coordinates.
+        ``heatmaps`` (H, W, >= P) (extra channels, e.g. background, are ignored),
+        ``pafs`` (H, W, > max edges_paf channel), ``maxpool_heatmaps`` optional (H, W,
+        >= P) max-pool of the heatmaps (used for NMS instead of computing it); float32
+        HWC arrays, views welcome (:func:`split_network_outputs`). Output coordinates:
+        with ``output_scale``, map coordinates times it; else with ``geometry``,
+        source-image pixels (map -> input by ``input size / map size``, then
+        :meth:`ImageGeometry.to_source`); else map coordinates.
         """
-        heat = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
-        pafs = np.asarray(pafs)
-        if not (heat.flags.c_contiguous and heat.dtype == np.float32):
-            heat = self._copy_to_buffer('heat', heat)
-        if not (pafs.flags.c_contiguous and pafs.dtype == np.float32):
-            pafs = self._copy_to_buffer('pafs', pafs)
+        heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
         part, row, col, conf = self.find_peaks(heat, maxpool_heatmaps)
         xy = self.refine_peaks(heat, part, row, col)
-        ea, eb, escore, etype = self.score_edges(pafs, part, xy, heat.shape[0])
-        ea, eb, escore, etype = self.match_edges(ea, eb, escore, etype)
-        groups, ea, eb = self._assemble(part, conf, xy, ea, eb)
-        return self._make_people(groups, ea, eb, escore, etype, part, conf, xy, heat.shape,
+        ea, eb, score, etype = self.score_edges(pafs, part, xy)
+        ea, eb, score, etype = self.match_edges(ea, eb, score, etype)
+        groups, ea, eb = self.assemble(part, conf, xy, ea, eb)
+        return self._make_people(groups, ea, eb, score, etype, part, conf, xy, heat.shape,
                                  geometry)
 
     # ------------------------------------------------------------------ steps
     def _check_maps(self, heatmaps, pafs, maxpool):
-        heatmaps = np.asarray(heatmaps)
+        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
         if heatmaps.ndim != 3 or heatmaps.shape[2] < self._num_parts:
             raise ValueError(f'heatmaps must be (H, W, >= {self._num_parts}) HWC, got shape '
                              f'{heatmaps.shape}; use split_network_outputs for raw tensors')
         if pafs.ndim != 3 or pafs.shape[:2] != heatmaps.shape[:2] or \
                 pafs.shape[2] <= self._max_paf_channel:
             raise ValueError(f'pafs must be (H, W, > {self._max_paf_channel}) matching the '
-                             f'heatmaps {heatmaps.shape[:2]}, got shape {pafs.shape}')
-        if maxpool is not None and (maxpool.ndim != 3 or maxpool.shape[:2] !=
+                             f'heatmaps {heatmaps.shape[:2]}, got shape {pafs.shape}; check '
+                             f'edges_paf')
+        if maxpool is not None and (np.ndim(maxpool) != 3 or maxpool.shape[:2] !=
                                     heatmaps.shape[:2] or maxpool.shape[2] < self._num_parts):
             raise ValueError(f'maxpool_heatmaps must have the heatmaps shape '
-                             f'{heatmaps.shape}, got {maxpool.shape}')
-        return heatmaps[:, :, :self._num_parts]
+                             f'{heatmaps.shape}, got {np.shape(maxpool)}')
+        if not (pafs.flags.c_contiguous and pafs.dtype == np.float32):
+            # Edge scoring gathers from the flat array.
+            buf = self._buffer('pafs', pafs.shape)
+            np.copyto(buf, pafs, casting='unsafe')
+            pafs = buf
+        return heatmaps[:, :, :self._num_parts], pafs
 
     def find_peaks(self, heat: np.ndarray, maxpool: np.ndarray | None = None):
         """Part candidates: ``(part, row, col, confidence)`` arrays sorted by part.
@@ -374,26 +371,26 @@ class OpenPoseDecoder:
         equal neighbours on a plateau are all kept, see ``threshold_split_score``).
         """
         height, width, num_parts = heat.shape
-        if not (heat.flags.c_contiguous and heat.dtype == np.float32):
-            heat = self._copy_to_buffer('heat', heat)
         if maxpool is None:
             pool = max_pool(heat, self.params.nms_kernel_size,
                             self._buffer('pool', heat.shape), self._buffer('work', heat.shape))
         else:
             pool = maxpool[:, :, :num_parts]
         flat = np.flatnonzero((heat > self.params.threshold_heatmap) & (heat == pool))
-        conf = heat.reshape(-1)[flat]
         pixel, part = np.divmod(flat, num_parts)
         row, col = np.divmod(pixel, width)
         order = np.argsort(part, kind='stable')
-        return part[order], row[order], col[order], conf[order]
+        part, row, col = part[order], row[order], col[order]
+        return part, row, col, heat[row, col, part].astype(np.float32)
 
     def refine_peaks(self, heat: np.ndarray, part, row, col) -> np.ndarray:
-        """(N, 2) peak positions ``x, y`` in map cells (cell centre = index + 0.5).
+        """(N, 2) float64 peak positions ``x, y`` in map coordinates (cell centre
+        ``index + 0.5``).
 
-        With ``refine_parts_coordinates`` a parabola is fitted through the log of the peak
-        and its two neighbours along each axis (exact for a Gaussian blob); at the map
-        border or on a flat top the axis is left at the cell centre.
+        With ``refine_parts_coordinates``, along each axis a parabola is fitted through
+        the log of the peak and its two neighbours (exact for a Gaussian blob, the shape
+        the networks are trained to output); at the map border or on a flat top that axis
+        stays at the cell centre.
         """
         xy = np.empty((len(part), 2), dtype=np.float64)
         xy[:, 0] = col + 0.5
@@ -401,158 +398,98 @@ class OpenPoseDecoder:
         if not self.params.refine_parts_coordinates or len(part) == 0:
             return xy
         height, width, _ = heat.shape
-        for axis, (size, idx) in enumerate(((width, col), (height, row))):
-            lo = np.maximum(idx - 1, 0)
-            hi = np.minimum(idx + 1, size - 1)
-            if axis == 0:
-                v = heat[row[:, None], np.stack([lo, col, hi], 1), part[:, None]]
-            else:
-                v = heat[np.stack([lo, row, hi], 1), col[:, None], part[:, None]]
-            v = np.log(np.maximum(v.astype(np.float64), 1e-6))
-            curvature = v[:, 0] - 2 * v[:, 1] + v[:, 2]
-            ok = (curvature < 0) & (idx > 0) & (idx < size - 1)
-            with np.errstate(divide='ignore', invalid='ignore'):
-                offset = np.where(ok, 0.5 * (v[:, 0] - v[:, 2]) / curvature, 0.0)
-            xy[:, axis] += np.clip(offset, -0.5, 0.5)
+        inner_x = (col > 0) & (col < width - 1)
+        inner_y = (row > 0) & (row < height - 1)
+        c1, r1 = np.where(inner_x, col, 1), np.where(inner_y, row, 1)
+        c1, r1 = np.minimum(c1, width - 2), np.minimum(r1, height - 2)
+        # log values: centre, left, right, up, down
+        v = heat[np.stack([row, row, row, r1 - 1, r1 + 1]),
+                 np.stack([col, c1 - 1, c1 + 1, col, col]), part]
+        v = np.log(np.maximum(v, 1e-6, dtype=np.float64))
+        for axis, lo, hi, inner in ((0, 1, 2, inner_x), (1, 3, 4, inner_y)):
+            curvature = v[lo] - 2 * v[0] + v[hi]
+            ok = inner & (curvature < 0)
+            offset = 0.5 * (v[lo] - v[hi]) / np.where(ok, curvature, -1.0)
+            xy[:, axis] += np.where(ok, np.clip(offset, -0.5, 0.5), 0.0)
         return xy
 
-    def score_edges(self, pafs: np.ndarray, part, xy, map_height: int):
-        """Scored edge candidates over all edge types at once.
+    def score_edges(self, pafs: np.ndarray, part, xy):
+        """Scored edge candidates over all edge types at once (steps 3-4).
 
-        Returns ``(peak a, peak b, score, edge type)`` arrays of the candidates that pass
-        the thresholds of steps 3-4 (indices into the peak arrays).
+        ``part`` sorted, ``xy`` from :meth:`refine_peaks`. Returns ``(peak a, peak b,
+        score, edge type)`` arrays of the candidates that pass the thresholds.
         """
         p = self.params
+        height, width, channels = pafs.shape
         starts = np.searchsorted(part, np.arange(self._num_parts + 1))
         counts = np.diff(starts)
-        na, nb = counts[self._edge_a], counts[self._edge_b]
-        pairs = na * nb
+        nb = counts[self._edge_b]
+        pairs = counts[self._edge_a] * nb
         total = int(pairs.sum())
         if total == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros(0), empty
+            return _no_edges()
+        # Every (a candidate, b candidate) pair of every edge type, without a loop.
         etype = np.repeat(np.arange(len(pairs)), pairs)
         k = np.arange(total) - np.repeat(np.cumsum(pairs) - pairs, pairs)
         nb_e = nb[etype]
         ia = starts[self._edge_a][etype] + k // nb_e
         ib = starts[self._edge_b][etype] + k % nb_e
-        # Work in cell-index space (cell centre = integer index) for sampling.
-        a = xy[ia] - 0.5
-        d = xy[ib] - xy[ia]
-        length = np.hypot(d[:, 0], d[:, 1])
+        a = xy[ia]
+        d = xy[ib] - a
+        length = np.sqrt(d[:, 0] ** 2 + d[:, 1] ** 2)
         keep = length >= p.threshold_edge_size
         if not keep.all():
             etype, ia, ib, a, d, length = (v[keep] for v in (etype, ia, ib, a, d, length))
-        if len(etype) == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros(0), empty
-        unit = d / length[:, None]
-        height, width, channels = pafs.shape
-        # Samples at the centres of edge_sampling_steps equal segments, kept inside the
-        # map, bilinearly interpolated: flat indices of the 4 cells around each sample.
-        sx = np.clip(a[:, 0:1] + d[:, 0:1] * self._t, 0, width - 1)
-        sy = np.clip(a[:, 1:2] + d[:, 1:2] * self._t, 0, height - 1)
+            if len(etype) == 0:
+                return _no_edges()
+        # Samples at the centres of edge_sampling_steps equal segments of a->b, in cell
+        # index space (centre of cell j at j), kept inside the map, and the PAF there
+        # interpolated bilinearly from the flat array.
+        sx = np.clip((a[:, 0:1] - 0.5) + d[:, 0:1] * self._t, 0, width - 1)
+        sy = np.clip((a[:, 1:2] - 0.5) + d[:, 1:2] * self._t, 0, height - 1)
         x0 = np.minimum(sx.astype(np.int64), max(width - 2, 0))
         y0 = np.minimum(sy.astype(np.int64), max(height - 2, 0))
         wx, wy = sx - x0, sy - y0
         step_x = channels if width > 1 else 0
         step_y = width * channels if height > 1 else 0
-        base = (y0 * width + x0) * channels
-        flat = np.ravel(pafs)  # a view for C-contiguous maps
-
-        def sample(c):
-            at = base + c
-            top = flat[at] * (1 - wx) + flat[at + step_x] * wx
-            bottom = flat[at + step_y] * (1 - wx) + flat[at + step_y + step_x] * wx
-            return top * (1 - wy) + bottom * wy
-
-        cx = self._paf_x[etype][:, None]
-        cy = self._paf_y[etype][:, None]
-        dots = sample(cx) * unit[:, 0:1] + sample(cy) * unit[:, 1:2]
+        at = ((y0 * width + x0) * channels)[None] + self._paf_channels[:, etype, None]
+        flat = pafs.reshape(-1)
+        v00, v01 = flat[at], flat[at + step_x]
+        v10, v11 = flat[at + step_y], flat[at + (step_y + step_x)]
+        top = v00 + wx * (v01 - v00)
+        field = top + wy * ((v10 + wx * (v11 - v10)) - top)  # (2, n, steps): x, y
+        dots = (field[0] * d[:, 0:1] + field[1] * d[:, 1:2]) / length[:, None]
         counter = np.count_nonzero(dots > p.threshold_edge_score, axis=1)
-        score = dots.mean(axis=1) + np.minimum(0.5 * map_height / length - 1.0, 0.0)
+        # OpenPose's penalty for edges longer than half the map height.
+        score = dots.mean(axis=1) + np.minimum(0.5 * height / length - 1.0, 0.0)
         ok = (counter > p.threshold_edge_sampling_counter) & (score > 0)
         return ia[ok], ib[ok], score[ok], etype[ok]
 
     def match_edges(self, ea, eb, score, etype):
-        """One-to-one matching per edge type; returns the kept candidates, best first."""
+        """One-to-one matching per edge type (step 5); returns the kept edges, best
+        first."""
         if len(score) == 0:
             return ea, eb, score, etype
         if self.params.matching == 'hungarian':
-            keep = self._hungarian(ea, eb, score, etype)
+            keep = _hungarian(ea, eb, score, etype)
         else:
-            keep = self._greedy(ea, eb, score, etype)
+            keep = _greedy(ea, eb, score, etype)
         keep = keep[np.argsort(-score[keep], kind='stable')]
         return ea[keep], eb[keep], score[keep], etype[keep]
 
-    @staticmethod
-    def _greedy(ea, eb, score, etype):
-        """Greedy matching by decreasing score, done in rounds of locally best candidates.
+    def assemble(self, part, conf, xy, ea, eb):
+        """Group matched edges (best first) into people (step 6, before filtering).
 
-        A candidate that is first (in score order) among the remaining ones sharing its
-        ``a`` and among those sharing its ``b`` is exactly what the sequential greedy
-        would take; taking all of them, dropping their rivals and repeating gives the
-        same matching with a few vectorized rounds instead of a loop per candidate.
-        """
-        order = np.argsort(-score, kind='stable')
-        n_keys = (int(etype.max()) + 1) * (int(max(ea.max(), eb.max())) + 1)
-        key_a = etype[order] * (n_keys // (int(etype.max()) + 1)) + ea[order]
-        key_b = etype[order] * (n_keys // (int(etype.max()) + 1)) + eb[order]
-        used_a = np.zeros(n_keys, dtype=bool)
-        used_b = np.zeros(n_keys, dtype=bool)
-        alive = np.arange(len(order))
-        taken = []
-        while len(alive):
-            ka, kb = key_a[alive], key_b[alive]
-            best = np.zeros(len(alive), dtype=bool)
-            best[np.unique(ka, return_index=True)[1]] = True
-            first_b = np.zeros(len(alive), dtype=bool)
-            first_b[np.unique(kb, return_index=True)[1]] = True
-            best &= first_b
-            taken.append(alive[best])
-            used_a[ka[best]] = True
-            used_b[kb[best]] = True
-            alive = alive[~(used_a[ka] | used_b[kb])]
-        return order[np.concatenate(taken)]
+        An edge joins the groups of its two candidates unless that would give a group
+        two candidates of one part; then the edge is dropped and the groups stay apart.
+        Then split graphs are merged (Isaac): two groups that share parts whose
+        candidates lie within a summed distance below ``threshold_split_score`` (map
+        cells) are one person seen twice (e.g. a heatmap plateau gives two candidates a
+        cell apart); per shared part the more confident candidate stays and the other
+        one's edges move onto it.
 
-    @staticmethod
-    def _hungarian(ea, eb, score, etype):
-        """Maximum-total-score matching per edge type (scipy's linear_sum_assignment)."""
-        keep = []
-        order = np.argsort(etype, kind='stable')
-        bounds = np.searchsorted(etype[order], np.arange(etype.max() + 2))
-        for e in range(len(bounds) - 1):
-            idx = order[bounds[e]:bounds[e + 1]]
-            if len(idx) == 0:
-                continue
-            if len(idx) == 1:
-                keep.append(idx)
-                continue
-            ua, ra = np.unique(ea[idx], return_inverse=True)
-            ub, rb = np.unique(eb[idx], return_inverse=True)
-            ra, rb = ra.ravel(), rb.ravel()
-            cost = np.zeros((len(ua), len(ub)))
-            cost[ra, rb] = -score[idx]  # non-candidates cost 0: assigning them adds nothing
-            cand = np.full((len(ua), len(ub)), -1, dtype=np.int64)
-            cand[ra, rb] = idx
-            rows, cols = linear_sum_assignment(cost)
-            chosen = cand[rows, cols]
-            keep.append(chosen[chosen >= 0])
-        return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
-
-    def _assemble(self, part, conf, xy, ea, eb):
-        """Group matched edges (best first) into people.
-
-        Returns ``([(peak indices, edge indices), ...], ea, eb)`` (``ea``/``eb`` copied
-        and updated when split graphs were merged).
-
-        Edges are taken best first (over all edge types): an edge joins its two ends'
-        groups unless that would give a group two candidates of one part (then the
-        edge is dropped and the groups stay apart). Then split graphs are merged: two
-        groups that share part types whose candidates lie within a summed distance below
-        ``threshold_split_score`` (map cells) are one person seen twice (e.g. a plateau
-        in the heatmap gives two candidates a cell apart); per shared part the more
-        confident candidate is kept and the other one's edges are moved onto it.
+        Returns ``([(candidate indices, edge indices), ...], ea, eb)``, ``ea``/``eb``
+        copied and updated when groups were merged.
         """
         bits = self._part_bits
         part_l = part.tolist()
@@ -567,23 +504,17 @@ class OpenPoseDecoder:
                 members.append([a, b])
                 masks.append(bits[part_l[a]] | bits[part_l[b]])
                 edge_lists.append([c])
-            elif gb < 0:
-                if masks[ga] & bits[part_l[b]]:
+                continue
+            if ga < 0 or gb < 0:
+                g, new = (ga, b) if gb < 0 else (gb, a)
+                if masks[g] & bits[part_l[new]]:
+                    continue  # the group has this part already
+                owner[new] = g
+                members[g].append(new)
+                masks[g] |= bits[part_l[new]]
+            elif ga != gb:
+                if masks[ga] & masks[gb]:
                     continue
-                owner[b] = ga
-                members[ga].append(b)
-                masks[ga] |= bits[part_l[b]]
-                edge_lists[ga].append(c)
-            elif ga < 0:
-                if masks[gb] & bits[part_l[a]]:
-                    continue
-                owner[a] = gb
-                members[gb].append(a)
-                masks[gb] |= bits[part_l[a]]
-                edge_lists[gb].append(c)
-            elif ga == gb:
-                edge_lists[ga].append(c)
-            elif not masks[ga] & masks[gb]:
                 if len(members[ga]) < len(members[gb]):
                     ga, gb = gb, ga
                 for m in members[gb]:
@@ -591,17 +522,17 @@ class OpenPoseDecoder:
                 members[ga].extend(members[gb])
                 masks[ga] |= masks[gb]
                 edge_lists[ga].extend(edge_lists[gb])
-                edge_lists[ga].append(c)
-                members[gb], masks[gb], edge_lists[gb] = [], 0, []
-        groups = [(np.asarray(peaks), np.asarray(edges, dtype=np.int64))
-                  for peaks, edges in zip(members, edge_lists) if peaks]
+                members[gb], edge_lists[gb] = [], []
+            edge_lists[ga if ga >= 0 else gb].append(c)
+        groups = [(np.asarray(m), np.asarray(e, dtype=np.int64))
+                  for m, e in zip(members, edge_lists) if m]
         if len(groups) > 1 and self.params.threshold_split_score > 0:
-            ea, eb = ea.copy(), eb.copy()  # merging moves edges onto kept candidates
-            groups = self._merge_splits(groups, part, conf, xy, ea, eb)
+            groups, ea, eb = self._merge_splits(groups, part, conf, xy, ea, eb)
         return groups, ea, eb
 
     def _merge_splits(self, groups, part, conf, xy, ea, eb):
         thr = self.params.threshold_split_score
+        copied = False
         while len(groups) > 1:
             n = len(groups)
             sizes = [len(peaks) for peaks, _ in groups]
@@ -609,76 +540,136 @@ class OpenPoseDecoder:
             pos = np.full((n, self._num_parts, 2), np.nan)
             pos[np.repeat(np.arange(n), sizes), part[peaks]] = xy[peaks]
             diff = pos[:, None] - pos[None]
-            dist = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+            dist = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)  # (n, n, parts)
             common = ~np.isnan(dist)
             split = np.where(common, dist, 0.0).sum(axis=2)
             close = np.triu(common.any(axis=2) & (split < thr), 1)
             if not close.any():
                 break
-            # Merge disjoint close pairs, closest first, then look again: a merged group
-            # has new sums.
+            if not copied:
+                ea, eb, copied = ea.copy(), eb.copy(), True
+            # Merge disjoint close pairs, closest first; then look again, as a merged
+            # group has new sums.
             gi, gj = np.nonzero(close)
-            done = set()
-            drop = []
-            for i, j in zip(*(v[np.argsort(split[gi, gj], kind='stable')].tolist()
-                              for v in (gi, gj))):
+            order = np.argsort(split[gi, gj], kind='stable')
+            done: set[int] = set()
+            for i, j in zip(gi[order].tolist(), gj[order].tolist()):
                 if i in done or j in done:
                     continue
                 done.update((i, j))
-                groups[i] = self._merge_two(groups[i], groups[j], part, conf, ea, eb)
-                drop.append(j)
-            groups = [g for k, g in enumerate(groups) if k not in set(drop)]
-        return groups
+                groups[i] = _merge_two(groups[i], groups[j], part, conf, ea, eb)
+                groups[j] = None
+            groups = [g for g in groups if g is not None]
+        return groups, ea, eb
 
-    @staticmethod
-    def _merge_two(g1, g2, part, conf, ea, eb):
-        """One group from two; per shared part the more confident candidate stays and the
-        other's edges move onto it."""
-        peaks = np.concatenate([g1[0], g2[0]])
-        peaks = peaks[np.lexsort((-conf[peaks], part[peaks]))]
-        first = np.r_[True, part[peaks][1:] != part[peaks][:-1]]
-        kept = peaks[first]
-        conns = np.concatenate([g1[1], g2[1]])
-        target = kept[np.searchsorted(part[kept], part[peaks[~first]])]
-        for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
-            ea[conns[ea[conns] == dropped]] = keep
-            eb[conns[eb[conns] == dropped]] = keep
-        return kept, conns
-
-    def _make_people(self, groups, ea, eb, escore, etype, part, conf, xy, shape, geometry):
-        """Filter groups into Person objects in output pixels, best score first."""
+    def _make_people(self, groups, ea, eb, score, etype, part, conf, xy, shape, geometry):
+        """Filter groups (step 6) into people in output pixels (step 8), best first."""
         p = self.params
         height, width = shape[:2]
         if p.output_scale is not None:
-            scale = np.asarray(p.output_scale, dtype=np.float64)
-            def to_output(v):
-                return v * scale
+            out_xy = xy * np.asarray(p.output_scale, dtype=np.float64)
         elif geometry is not None:
-            stride = np.array([geometry.input_width / width, geometry.input_height / height])
-            def to_output(v):
-                x, y = geometry.to_source(v[:, 0] * stride[0], v[:, 1] * stride[1])
-                return np.stack([x, y], axis=1)
+            x, y = geometry.to_source(xy[:, 0] * (geometry.input_width / width),
+                                      xy[:, 1] * (geometry.input_height / height))
+            out_xy = np.stack([x, y], axis=1)
         else:
-            def to_output(v):
-                return v
+            out_xy = xy
+        n_peaks = len(part)
         people = []
         for peaks, conns in groups:
             n = len(peaks)
             if n < p.threshold_part_counter:
                 continue
-            # One edge per (type, a, b): merged split graphs can bring the same one twice.
-            key = np.unique(np.stack([etype[conns], np.minimum(ea[conns], eb[conns]),
-                                      np.maximum(ea[conns], eb[conns])], 1), axis=0,
-                            return_index=True)[1]
-            conns = conns[key]
-            score = (float(conf[peaks].sum()) + float(escore[conns].sum())) / n
-            if score < p.threshold_object_score:
+            # One edge per (type, a, b): merged split graphs can bring one twice.
+            lo, hi = np.minimum(ea[conns], eb[conns]), np.maximum(ea[conns], eb[conns])
+            conns = conns[np.unique((etype[conns] * n_peaks + lo) * n_peaks + hi,
+                                    return_index=True)[1]]
+            total = float(conf[peaks].sum()) + float(score[conns].sum())
+            if total / n < p.threshold_object_score:
                 continue
             peaks = peaks[np.argsort(part[peaks], kind='stable')]
-            pts = to_output(xy[peaks])
-            keypoints = np.column_stack([part[peaks], pts, conf[peaks]]).astype(np.float64)
-            bbox = (float(pts[:, 0].min()), float(pts[:, 1].min()),
-                    float(pts[:, 0].max()), float(pts[:, 1].max()))
-            people.append(Person(keypoints, np.unique(etype[conns]), score, bbox))
+            pts = out_xy[peaks]
+            keypoints = np.empty((n, 4))
+            keypoints[:, 0] = part[peaks]
+            keypoints[:, 1:3] = pts
+            keypoints[:, 3] = conf[peaks]
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            people.append(Person(keypoints, np.unique(etype[conns]), total / n,
+                                 (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))
         people.sort(key=lambda person: -person.score)
         return people
+
+
+def _no_edges():
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty, np.zeros(0), empty
+
+
+def _greedy(ea, eb, score, etype):
+    """Greedy one-to-one matching by decreasing score, in vectorized rounds.
+
+    A candidate that comes first (in score order) among the remaining ones sharing its
+    ``a`` and among those sharing its ``b`` is one the sequential greedy takes; taking
+    all of them, dropping their rivals and repeating gives the same matching in a few
+    rounds instead of a Python loop per candidate.
+    """
+    order = np.argsort(-score, kind='stable')
+    n_peaks = int(max(ea.max(), eb.max())) + 1
+    n_keys = (int(etype.max()) + 1) * n_peaks
+    key_a = etype[order] * n_peaks + ea[order]
+    key_b = etype[order] * n_peaks + eb[order]
+    used_a = np.zeros(n_keys, dtype=bool)
+    used_b = np.zeros(n_keys, dtype=bool)
+    alive = np.arange(len(order))
+    taken = []
+    while len(alive):
+        ka, kb = key_a[alive], key_b[alive]
+        best = np.zeros(len(alive), dtype=bool)
+        best[np.unique(ka, return_index=True)[1]] = True
+        first_b = np.zeros(len(alive), dtype=bool)
+        first_b[np.unique(kb, return_index=True)[1]] = True
+        best &= first_b
+        taken.append(alive[best])
+        used_a[ka[best]] = True
+        used_b[kb[best]] = True
+        alive = alive[~(used_a[ka] | used_b[kb])]
+    return order[np.concatenate(taken)]
+
+
+def _hungarian(ea, eb, score, etype):
+    """Maximum-total-score one-to-one matching per edge type (linear_sum_assignment)."""
+    keep = []
+    order = np.argsort(etype, kind='stable')
+    bounds = np.searchsorted(etype[order], np.arange(int(etype.max()) + 2))
+    for e in range(len(bounds) - 1):
+        idx = order[bounds[e]:bounds[e + 1]]
+        if len(idx) <= 1:
+            keep.append(idx)
+            continue
+        ua, ra = np.unique(ea[idx], return_inverse=True)
+        ub, rb = np.unique(eb[idx], return_inverse=True)
+        ra, rb = ra.ravel(), rb.ravel()
+        # Non-candidate pairs cost 0: assigning one adds nothing and is dropped below.
+        cost = np.zeros((len(ua), len(ub)))
+        cost[ra, rb] = -score[idx]
+        cand = np.full((len(ua), len(ub)), -1, dtype=np.int64)
+        cand[ra, rb] = idx
+        rows, cols = linear_sum_assignment(cost)
+        chosen = cand[rows, cols]
+        keep.append(chosen[chosen >= 0])
+    return np.concatenate(keep)
+
+
+def _merge_two(g1, g2, part, conf, ea, eb):
+    """One group from two split ones; per shared part the more confident candidate stays
+    and the other one's edges (in ``ea``/``eb``, updated in place) move onto it."""
+    peaks = np.concatenate([g1[0], g2[0]])
+    peaks = peaks[np.lexsort((-conf[peaks], part[peaks]))]
+    first = np.r_[True, part[peaks][1:] != part[peaks][:-1]]
+    kept = peaks[first]
+    conns = np.concatenate([g1[1], g2[1]])
+    target = kept[np.searchsorted(part[kept], part[peaks[~first]])]
+    for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
+        ea[conns[ea[conns] == dropped]] = keep
+        eb[conns[eb[conns] == dropped]] = keep
+    return kept, conns

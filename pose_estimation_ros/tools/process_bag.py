@@ -1,0 +1,555 @@
+"""Offline pose estimation of recorded images, as fast as the machine allows.
+
+Reads a rosbag2 (directory with metadata.yaml, or a single .mcap / .db3 file), a video
+file or a folder of images, runs the same encoder -> inference -> decoder as the nodes
+(:class:`~pose_estimation_ros.core.pipeline.Pipeline`, configured from the same
+parameters file) in this process, and writes into the output directory:
+
+- ``skeletons_bag/``: a rosbag2 with ``/skeletons`` (pose_estimation_ros/msg/
+  Skeleton2DArray) and ``/skeleton_markers`` (visualization_msgs/msg/MarkerArray), one
+  message each per input frame, with the input's header (stamp, frame_id) and logged at
+  the input's receive time, so ``ros2 bag play`` replays them in step with the input;
+- ``keypoints.json``: COCO keypoint results (``image_id`` = frame index, COCO-17 order)
+  and ``frames.json``: frame index -> stamp, frame_id, size;
+- ``annotated.mp4``: the input with the skeletons drawn (unless ``--no-video``);
+- ``summary.json``: what the final summary prints.
+
+Usage::
+
+    ros2 run pose_estimation_ros process_bag INPUT [--topic /camera/image_raw]
+        [--params config/mobilenet_thin.yaml] [--model PATH] [--output-dir output/NAME]
+        [--output-storage mcap|sqlite3] [--no-video] [--max-frames N]
+
+Bag messages are deserialized with rclpy (the same message classes and conversions,
+:mod:`pose_estimation_ros.nodes.messages`, as the nodes) and read / written as raw CDR
+bytes with ``rosbags``, so no rosbag2 installation is needed.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
+
+import cv2
+import numpy as np
+
+# ROS first: a missing ROS environment should say so before anything else fails.
+from builtin_interfaces.msg import Time
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from pose_estimation_ros.core.coco import people_to_coco
+from pose_estimation_ros.core.drawing import draw_skeletons
+from pose_estimation_ros.core.encoder import ENCODINGS
+from pose_estimation_ros.core.openpose import COCO18_LABELS
+from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
+from pose_estimation_ros.core.pipeline import Pipeline
+from pose_estimation_ros.nodes import messages
+
+PACKAGE = 'pose_estimation_ros'
+IMAGE_TYPES = {'sensor_msgs/msg/Image': Image,
+               'sensor_msgs/msg/CompressedImage': CompressedImage}
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.m4v', '.webm', '.mpg', '.mpeg')
+BAG_SUFFIXES = ('.mcap', '.db3')
+# Stamps of frames from videos and image folders: a fixed epoch (2023-11-14T22:13:20Z)
+# plus index / fps, so that repeated runs give identical output.
+EPOCH_NS = 1_700_000_000 * 10**9
+DEFAULT_FPS = 25.0
+DEFAULT_FRAME_ID = 'camera_optical_frame'
+SKELETON_TOPIC = '/skeletons'
+MARKER_TOPIC = '/skeleton_markers'
+SKELETON_TYPE = f'{PACKAGE}/msg/Skeleton2DArray'
+MARKER_TYPE = 'visualization_msgs/msg/MarkerArray'
+# rosbag2 metadata version 8 (Iron): the newest that distributions before Jazzy parse
+# (9 changed the QoS format); Jazzy and Kilted read it too.
+BAG_VERSION = 8
+
+
+class InputError(ValueError):
+    """Bad input or arguments: reported as one line, exit status 2."""
+
+
+# ------------------------------------------------------------------ package files
+def package_file(*parts: str) -> Path:
+    """A file of this package: from the install space's share directory when the
+    package is installed, else from the source checkout (``<repo>/<parts>``)."""
+    candidates = []
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+        with contextlib.suppress(PackageNotFoundError):
+            candidates.append(Path(get_package_share_directory(PACKAGE)).joinpath(*parts))
+    except ImportError:  # pragma: no cover - ament_index_python comes with rclpy
+        pass
+    candidates.append(Path(__file__).resolve().parents[2].joinpath(*parts))
+    for path in candidates:
+        if path.exists():
+            return path
+    raise InputError(f'{"/".join(parts)} not found (looked in {", ".join(map(str, candidates))})'
+                     f'; run scripts/setup.sh')
+
+
+# ------------------------------------------------------------------ image sources
+class Frame(NamedTuple):
+    """One input image: its header (stamp, frame_id), pixels and their encoding, and
+    when it was logged (bags: receive time; videos and folders: the stamp)."""
+
+    header: Header
+    image: np.ndarray
+    encoding: str
+    log_time_ns: int
+
+
+def stamp_header(index: int, fps: float, frame_id: str) -> Header:
+    """Header of frame ``index`` of a stream at ``fps`` starting at :data:`EPOCH_NS`."""
+    ns = EPOCH_NS + round(index * 1e9 / fps)
+    return Header(stamp=Time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id=frame_id)
+
+
+def stamp_ns(header: Header) -> int:
+    return header.stamp.sec * 10**9 + header.stamp.nanosec
+
+
+def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
+    """An image of any supported encoding as 8-bit BGR (or grey) for drawing and video."""
+    info = ENCODINGS.get(encoding)
+    if info is None:
+        raise ValueError(f'unsupported image encoding "{encoding}"')
+    _, channels, order = info
+    if image.dtype != np.uint8:
+        image = (image >> 8).astype(np.uint8)
+    if order == 'rgb':
+        return image[:, :, 2::-1]
+    return image[:, :, :3] if channels == 4 else image
+
+
+def _open_bag(path: Path):
+    from rosbags.rosbag2 import Reader
+
+    try:
+        reader = Reader(path)
+        reader.open()
+    except Exception as error:  # rosbags/sqlite3/mcap raise many types
+        raise InputError(f'cannot read bag {path}: {error}') from error
+    return reader
+
+
+class ImageSource:
+    """The images of INPUT (rosbag2, video file or image folder), as :class:`Frame`
+    objects. Probing happens here (errors are :class:`InputError`); iterating opens the
+    input again and reads it once, in order.
+
+    ``topic``: the bag's image topic (None: its only image topic). ``fps``: stamp rate of
+    videos and folders (None: the video's own rate, or 25). ``frame_id``: their
+    header frame_id.
+    """
+
+    def __init__(self, path: str | Path, *, topic: str | None = None,
+                 fps: float | None = None, frame_id: str = DEFAULT_FRAME_ID):
+        self.path = Path(path)
+        self.frame_id = frame_id
+        self.topic: str | None = None
+        self.msgtype: str | None = None
+        self.files: list[Path] = []
+        if fps is not None and not fps > 0:
+            raise InputError(f'--fps must be positive, got {fps}')
+        if not self.path.exists():
+            raise InputError(f'input not found: {self.path}')
+        suffix = self.path.suffix.lower()
+        if self.path.is_dir() and (self.path / 'metadata.yaml').exists() or \
+                self.path.is_file() and suffix in BAG_SUFFIXES:
+            self.kind = 'bag'
+            self._probe_bag(topic)
+        elif self.path.is_dir():
+            self.kind = 'images'
+            self.files = sorted(p for p in self.path.iterdir()
+                                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not self.files:
+                raise InputError(f'{self.path} is neither a rosbag2 (no metadata.yaml) nor a '
+                                 f'folder of images ({", ".join(IMAGE_SUFFIXES)})')
+            self.count = len(self.files)
+            self.fps = fps or DEFAULT_FPS
+        elif suffix in VIDEO_SUFFIXES:
+            self.kind = 'video'
+            capture = cv2.VideoCapture(str(self.path))
+            try:
+                if not capture.isOpened():
+                    raise InputError(f'cannot open video {self.path} (OpenCV has no reader '
+                                     f'for it, or the file is damaged)')
+                self.count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+                rate = capture.get(cv2.CAP_PROP_FPS)
+            finally:
+                capture.release()
+            self.fps = fps or (rate if 0 < rate < 1000 else DEFAULT_FPS)
+        else:
+            raise InputError(f'unsupported input {self.path}: give a rosbag2 (directory or '
+                             f'{"/".join(BAG_SUFFIXES)} file), a video '
+                             f'({"/".join(VIDEO_SUFFIXES)}) or an image folder')
+
+    def _probe_bag(self, topic: str | None) -> None:
+        reader = _open_bag(self.path)
+        try:
+            types = {c.topic: c.msgtype for c in reader.connections}
+            images = sorted(t for t, msgtype in types.items() if msgtype in IMAGE_TYPES)
+            listing = ', '.join(f'{t} ({types[t]})' for t in images) or 'none'
+            if topic is None:
+                if len(images) != 1:
+                    raise InputError(
+                        f'bag {self.path} has {"several" if images else "no"} image topics, '
+                        f'choose one with --topic; image topics: {listing}')
+                topic = images[0]
+            elif topic not in types:
+                raise InputError(f'topic {topic} is not in bag {self.path}; image topics: '
+                                 f'{listing}')
+            elif types[topic] not in IMAGE_TYPES:
+                raise InputError(f'topic {topic} has unsupported message type {types[topic]}; '
+                                 f'supported: {", ".join(IMAGE_TYPES)}; image topics: {listing}')
+            self.topic, self.msgtype = topic, types[topic]
+            self.count = sum(c.msgcount for c in reader.connections if c.topic == topic)
+            seconds = reader.duration / 1e9
+        finally:
+            reader.close()
+        # Only used as the annotated video's frame rate.
+        self.fps = (self.count - 1) / seconds if self.count > 1 and seconds > 0 else DEFAULT_FPS
+
+    def describe(self) -> str:
+        if self.kind == 'bag':
+            return f'bag {self.path} topic {self.topic} ({self.msgtype}, {self.count} messages)'
+        return f'{self.kind} {self.path} ({self.count} frames, stamped at {self.fps:g} fps)'
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.kind == 'bag':
+            yield from self._bag_frames()
+        elif self.kind == 'video':
+            capture = cv2.VideoCapture(str(self.path))
+            try:
+                index = 0
+                while True:
+                    ok, image = capture.read()
+                    if not ok:
+                        break
+                    yield self._stamped(index, image)
+                    index += 1
+            finally:
+                capture.release()
+        else:
+            for index, file in enumerate(self.files):
+                image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise InputError(f'cannot read image {file}')
+                yield self._stamped(index, image)
+
+    def _stamped(self, index: int, image: np.ndarray) -> Frame:
+        header = stamp_header(index, self.fps, self.frame_id)
+        return Frame(header, image, 'bgr8', stamp_ns(header))
+
+    def _bag_frames(self) -> Iterator[Frame]:
+        msg_class = IMAGE_TYPES[self.msgtype]
+        reader = _open_bag(self.path)
+        try:
+            connections = [c for c in reader.connections if c.topic == self.topic]
+            for index, (_, log_time, data) in enumerate(reader.messages(connections)):
+                try:
+                    msg = deserialize_message(bytes(data), msg_class)
+                    if msg_class is Image:
+                        image, encoding = messages.image_msg_to_array(msg), msg.encoding
+                    else:
+                        image, encoding = messages.compressed_msg_to_array(msg)
+                except Exception as error:  # rclpy raises plain exceptions on bad CDR
+                    raise InputError(f'{self.topic} message {index} (log time {log_time}): '
+                                     f'{error}') from error
+                yield Frame(msg.header, image, encoding, log_time)
+        finally:
+            reader.close()
+
+
+# ------------------------------------------------------------------ output bag
+def typestore():
+    """rosbags type store of this ROS distribution ($ROS_DISTRO; default the newest),
+    plus this package's messages, read from their .msg files."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    distro = os.environ.get('ROS_DISTRO', '')
+    store = get_typestore(getattr(Stores, f'ROS2_{distro.upper()}', Stores.LATEST))
+    types = {}
+    for file in sorted(package_file('msg').glob('*.msg')):
+        types.update(get_types_from_msg(file.read_text(), f'{PACKAGE}/msg/{file.stem}'))
+    store.register(types)
+    return store
+
+
+def open_bag_writer(path: str | Path, storage: str, topics: dict[str, str]):
+    """A rosbags rosbag2 Writer at ``path`` (must not exist) with a connection per
+    ``{topic: msgtype}``; returns (writer, {topic: connection}). Close the writer."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    plugins = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
+    if storage not in plugins:
+        raise InputError(f'storage must be one of {", ".join(plugins)}, got "{storage}"')
+    store = typestore()
+    writer = Writer(path, version=BAG_VERSION, storage_plugin=plugins[storage])
+    writer.open()
+    try:
+        connections = {topic: writer.add_connection(topic, msgtype, typestore=store)
+                       for topic, msgtype in topics.items()}
+    except BaseException:
+        writer.close()
+        raise
+    return writer, connections
+
+
+# ------------------------------------------------------------------ video
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2: FFmpeg prints errors when probing a missing encoder."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class AnnotatedVideo:
+    """mp4 writer opened at the first frame (its size; later frames are resized to it):
+    H.264 (avc1) when this OpenCV can encode it, else MPEG-4 Part 2 (mp4v, in every
+    OpenCV build with FFmpeg). ``codec`` stays '' when neither works."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps = path, fps
+        self.writer, self.codec, self.size, self.frames = None, '', None, 0
+
+    def write(self, image: np.ndarray) -> None:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if self.size is None:
+            self.size = (image.shape[1], image.shape[0])
+            for codec in ('avc1', 'mp4v'):
+                with _quiet_stderr():
+                    writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec),
+                                             self.fps, self.size)
+                if writer.isOpened():
+                    self.writer, self.codec = writer, codec
+                    break
+                writer.release()
+            else:
+                print(f'process_bag: warning: this OpenCV cannot write {self.path.name} '
+                      f'(no avc1 or mp4v encoder); no annotated video', file=sys.stderr)
+        if self.writer is None:
+            return
+        if (image.shape[1], image.shape[0]) != self.size:
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(np.ascontiguousarray(image))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+
+
+# ------------------------------------------------------------------ processing
+def _clear_output(path: Path) -> None:
+    """Remove a previous run's output (a rosbag2 directory or a file) before writing."""
+    if path.is_dir():
+        if not (path / 'metadata.yaml').exists() and any(path.iterdir()):
+            raise InputError(f'{path} exists and is not a rosbag2 output; remove it')
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def default_output_dir(input_path: Path) -> Path:
+    name = input_path.resolve().name
+    return Path('output') / (Path(name).stem if input_path.is_file() else name)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='process_bag', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('input', help='rosbag2 directory, .mcap/.db3 file, video file or '
+                                      'image folder')
+    parser.add_argument('--topic', help='image topic of a bag (sensor_msgs/Image or '
+                                        'CompressedImage); default: its only image topic')
+    parser.add_argument('--params', help='parameters file (default: the installed '
+                                         'config/mobilenet_thin.yaml)')
+    parser.add_argument('--model', help='ONNX model (default: the parameters file\'s '
+                                        'model_file_path, or the installed model)')
+    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'tensorrt'),
+                        help='inference backend (default: the parameters file\'s)')
+    parser.add_argument('--output-dir', help='where to write (default: output/<input name>)')
+    parser.add_argument('--output-storage', choices=('mcap', 'sqlite3'), default='mcap',
+                        help='storage of the output bag')
+    parser.add_argument('--no-video', action='store_true', help='no annotated video')
+    parser.add_argument('--max-frames', type=int, help='process at most N frames')
+    parser.add_argument('--fps', type=float,
+                        help='stamp rate of video / image-folder frames (default: the '
+                             f'video\'s, else {DEFAULT_FPS:g})')
+    parser.add_argument('--frame-id', default=DEFAULT_FRAME_ID,
+                        help='header frame_id of video / image-folder frames')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def _make_pipeline(args: argparse.Namespace) -> Pipeline:
+    params_file = Path(args.params) if args.params else package_file('config',
+                                                                     'mobilenet_thin.yaml')
+    parameters = load_parameters_file(params_file)  # ValueError says what is wrong
+    inference = {}
+    if args.model:
+        inference['model_file_path'] = str(args.model)
+    elif not parameters[INFERENCE_NODE]['model_file_path']:
+        inference['model_file_path'] = str(package_file('models', 'mobilenet_thin.onnx'))
+    if args.backend:
+        inference['backend'] = args.backend
+    return Pipeline(parameters, {INFERENCE_NODE: inference})
+
+
+def process(args: argparse.Namespace) -> dict:
+    """Run the tool; returns the summary. Raises InputError/ValueError/RuntimeError."""
+    from tqdm import tqdm
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f'--max-frames must be at least 1, got {args.max_frames}')
+    source = ImageSource(args.input, topic=args.topic, fps=args.fps, frame_id=args.frame_id)
+    pipeline = _make_pipeline(args)
+    decoder_values = pipeline.values[DECODER_NODE]
+    params = pipeline.decoder.params
+    coco = tuple(params.labels) == COCO18_LABELS  # COCO results need the COCO-18 parts
+
+    out = Path(args.output_dir) if args.output_dir else default_output_dir(source.path)
+    out.mkdir(parents=True, exist_ok=True)
+    bag_path, video_path = out / 'skeletons_bag', out / 'annotated.mp4'
+    for path in (bag_path, video_path, out / 'keypoints.json', out / 'frames.json',
+                 out / 'summary.json'):
+        _clear_output(path)
+    print(f'process_bag: {source.describe()}; {pipeline.backend.description} '
+          f'({pipeline.backend_reason})', file=sys.stderr)
+
+    total = source.count if args.max_frames is None else min(source.count or args.max_frames,
+                                                             args.max_frames)
+    results, frames, people_counts, other_ms = [], [], [], []
+    video = None if args.no_video else AnnotatedVideo(video_path, source.fps)
+    writer, connections = open_bag_writer(bag_path, args.output_storage,
+                                          {SKELETON_TOPIC: SKELETON_TYPE,
+                                           MARKER_TOPIC: MARKER_TYPE})
+    start = time.perf_counter()
+    try:
+        with tqdm(total=total or None, unit='frame', file=sys.stderr, dynamic_ncols=True,
+                  disable=args.no_progress, desc='pose estimation') as progress:
+            t_read = time.perf_counter()
+            for index, frame in enumerate(source):
+                t0 = time.perf_counter()
+                try:
+                    people = pipeline.process(frame.image, frame.encoding)
+                except ValueError as error:  # e.g. an image encoding the encoder refuses
+                    raise InputError(f'frame {index}: {error}') from error
+                t1 = time.perf_counter()
+                header = frame.header
+                writer.write(connections[SKELETON_TOPIC], frame.log_time_ns, serialize_message(
+                    messages.skeleton_array_msg(header, people, params.labels, params.edges)))
+                writer.write(connections[MARKER_TOPIC], frame.log_time_ns, serialize_message(
+                    messages.marker_array_msg(
+                        header, people, params.edges,
+                        pixel_size=decoder_values['marker_pixel_size'],
+                        joint_diameter=decoder_values['marker_joint_diameter'],
+                        line_width=decoder_values['marker_line_width'],
+                        lifetime=decoder_values['marker_lifetime'])))
+                if coco:
+                    results += people_to_coco(people, index)
+                height, width = frame.image.shape[:2]
+                frames.append({'id': index, 'width': width, 'height': height,
+                               'stamp': {'sec': header.stamp.sec,
+                                         'nanosec': header.stamp.nanosec},
+                               'frame_id': header.frame_id, 'log_time_ns': frame.log_time_ns,
+                               'people': len(people)})
+                people_counts.append(len(people))
+                if video is not None:
+                    video.write(draw_skeletons(to_bgr8(frame.image, frame.encoding), people,
+                                               params.edges, len(params.labels)))
+                t2 = time.perf_counter()
+                # Reading (decoding the input) and writing the outputs: what is not the
+                # pipeline's encode/infer/decode.
+                other_ms.append((t0 - t_read + t2 - t1) * 1e3)
+                progress.update()
+                if args.max_frames is not None and index + 1 >= args.max_frames:
+                    break
+                t_read = time.perf_counter()
+    finally:
+        writer.close()
+        if video is not None:
+            video.close()
+    elapsed = time.perf_counter() - start
+
+    if coco:
+        (out / 'keypoints.json').write_text(json.dumps(results))
+    (out / 'frames.json').write_text(json.dumps(
+        {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
+         'images': frames}, indent=1))
+    count = len(frames)
+    counts = np.array(people_counts or [0])
+    summary = {
+        'input': source.describe(), 'frames': count,
+        'people_per_frame': {'mean': float(counts.mean()), 'min': int(counts.min()),
+                             'max': int(counts.max())},
+        'fps': count / elapsed if elapsed > 0 else 0.0, 'seconds': elapsed,
+        'median_ms': {stage: values['median_ms']
+                      for stage, values in pipeline.timings.summary().items()},
+        'backend': pipeline.backend.description,
+        'network_input': [int(pipeline.encoder.config.network_image_width),
+                          int(pipeline.encoder.config.network_image_height)],
+        'outputs': {'bag': str(bag_path), 'storage': args.output_storage,
+                    'keypoints': str(out / 'keypoints.json') if coco else None,
+                    'frames': str(out / 'frames.json'),
+                    'video': str(video_path) if video is not None and video.frames else None,
+                    'video_codec': video.codec if video is not None else None},
+    }
+    if other_ms:
+        summary['median_ms']['read_write'] = float(np.median(other_ms))
+    (out / 'summary.json').write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    ppf, ms, outputs = summary['people_per_frame'], summary['median_ms'], summary['outputs']
+    stages = ', '.join(f'{stage} {value:.1f}' for stage, value in ms.items())
+    print(f'{summary["frames"]} frames in {summary["seconds"]:.1f} s: {summary["fps"]:.2f} fps '
+          f'({summary["backend"]}, network input {summary["network_input"][0]}x'
+          f'{summary["network_input"][1]})')
+    print(f'people per frame: {ppf["mean"]:.2f} (min {ppf["min"]}, max {ppf["max"]})')
+    print(f'median ms per frame: {stages}')
+    print(f'output bag:      {outputs["bag"]} ({outputs["storage"]})')
+    if outputs['keypoints']:
+        print(f'COCO keypoints:  {outputs["keypoints"]} (frames: {outputs["frames"]})')
+    if outputs['video']:
+        print(f'annotated video: {outputs["video"]} ({outputs["video_codec"]})')
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        summary = process(args)
+    except (InputError, ValueError, RuntimeError) as error:
+        # One line that says what to fix; the traceback would only hide it.
+        print('process_bag: error: ' + ' '.join(str(error).split()), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('process_bag: interrupted', file=sys.stderr)
+        return 130
+    print_summary(summary)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
