@@ -333,6 +333,11 @@ class OpenPoseDecoder:
         :meth:`ImageGeometry.to_source`); else map coordinates.
         """
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
+        if not (heat.flags.c_contiguous and heat.dtype == np.float32):
+            # One copy of the part channels: the max-pool on a strided view costs more.
+            buf = self._buffer('heat', heat.shape)
+            np.copyto(buf, heat, casting='unsafe')
+            heat = buf
         part, row, col, conf = self.find_peaks(heat, maxpool_heatmaps)
         xy = self.refine_peaks(heat, part, row, col)
         ea, eb, score, etype = self.score_edges(pafs, part, xy)

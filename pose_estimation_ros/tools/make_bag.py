@@ -35,8 +35,11 @@ JPEG_QUALITY = 90
 
 
 def sample_folder() -> Path | None:
-    """posetrack_bonn images in ../shared beside the checkout (or the working dir)."""
-    for root in (Path(__file__).resolve().parents[3], Path.cwd().parent):
+    """posetrack_bonn images of ``shared/data`` beside the checkout: looked for next to
+    each directory above this module (the checkout or its install space) and above the
+    working directory."""
+    here, cwd = Path(__file__).resolve(), Path.cwd().resolve()
+    for root in (*here.parents, cwd, *cwd.parents):
         if (root / SAMPLE_FOLDER).is_dir():
             return root / SAMPLE_FOLDER
     return None

@@ -434,8 +434,8 @@ def process(args: argparse.Namespace) -> dict:
     for path in (bag_path, video_path, out / 'keypoints.json', out / 'frames.json',
                  out / 'summary.json'):
         _clear_output(path)
-    print(f'process_bag: {source.describe()}; {pipeline.backend.description} '
-          f'({pipeline.backend_reason})', file=sys.stderr)
+    print(f'process_bag: {source.describe()}; {pipeline.inference.backend.description} '
+          f'({pipeline.inference.reason})', file=sys.stderr)
 
     total = source.count if args.max_frames is None else min(source.count or args.max_frames,
                                                              args.max_frames)
@@ -506,7 +506,7 @@ def process(args: argparse.Namespace) -> dict:
         'fps': count / elapsed if elapsed > 0 else 0.0, 'seconds': elapsed,
         'median_ms': {stage: values['median_ms']
                       for stage, values in pipeline.timings.summary().items()},
-        'backend': pipeline.backend.description,
+        'backend': pipeline.inference.backend.description,
         'network_input': [int(pipeline.encoder.config.network_image_width),
                           int(pipeline.encoder.config.network_image_height)],
         'outputs': {'bag': str(bag_path), 'storage': args.output_storage,
