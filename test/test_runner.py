@@ -117,3 +117,26 @@ def test_runner_end_to_end(runner):
     assert skeletons[-1].header == msg.header
     assert max(s.score for s in skeletons[0].skeletons) < 5.0
     assert len(skeletons[-1].skeletons) == 0
+
+
+def test_executable_stops_on_bad_configuration_with_a_clear_message(tmp_path):
+    """`ros2 run pose_estimation_ros pose_estimation` as installed by colcon: a bad
+    parameter value stops it with status 1 and a message naming the parameter."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    executable = REPO / 'install' / 'pose_estimation_ros' / 'lib' / 'pose_estimation_ros' / \
+        'pose_estimation'
+    assert executable.is_file(), 'run scripts/setup.sh (colcon build) first'
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params['openpose_decoder']['ros__parameters']['matching'] = 'best'
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, str(executable), '--ros-args', '--params-file', str(params_file),
+         '-p', f'model_file_path:={require_model()}'],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "matching='best'" in result.stderr and 'greedy' in result.stderr, result.stderr

@@ -1,0 +1,163 @@
+"""Benchmark: per-stage times of the pipeline and of the message conversions.
+
+    python -m pose_estimation_ros.tools.benchmark [--frames 30] [--sizes 432x368 656x368]
+        [--params config/mobilenet_thin.yaml] [--model models/mobilenet_thin.onnx]
+        [--threads 2] [--output output/benchmark.json]
+
+Prints a table and writes the figures as JSON. Runs on real frames (the PoseTrack
+sequence in ../shared/data when present, else scikit-image's astronaut photo) with the
+real model on ONNX Runtime. Speed is measured here, not asserted in unit tests: the
+machines are noisy, so read medians and 90th percentiles, not single runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pose_estimation_ros.core.params import load_parameters_file
+from pose_estimation_ros.core.pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = REPO.parent / 'shared' / 'data' / 'posetrack_bonn' / 'images'
+
+
+def sample_frames(count: int) -> tuple[list[np.ndarray], str]:
+    """``count`` BGR frames (looped) and where they came from."""
+    paths = sorted(SAMPLE_DIR.glob('*.jpg'))
+    if paths:
+        frames = [cv2.imread(str(p)) for p in paths[:count]]
+        source = str(SAMPLE_DIR)
+    else:
+        from skimage import data
+        frames = [np.ascontiguousarray(data.astronaut()[:, :, ::-1])]
+        source = 'skimage.data.astronaut'
+    return [frames[i % len(frames)] for i in range(count)], source
+
+
+def _stats(values_ms) -> dict[str, float]:
+    values = np.asarray(values_ms, dtype=np.float64)
+    return {'median_ms': round(float(np.median(values)), 3),
+            'p90_ms': round(float(np.percentile(values, 90)), 3),
+            'min_ms': round(float(values.min()), 3), 'n': int(values.size)}
+
+
+def _time(function, repeat: int) -> dict[str, float]:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return _stats(times)
+
+
+def bench_pipeline(params, model: str, size: tuple[int, int], frames, threads: int) -> dict:
+    width, height = size
+    pipeline = Pipeline(params, {
+        'image_encoder': {'network_image_width': width, 'network_image_height': height},
+        'inference': {'model_file_path': model, 'backend': 'onnxruntime',
+                      'intra_op_num_threads': threads, 'input_shape': [1, height, width, 3]}})
+    pipeline.process(frames[0], 'bgr8')  # warm-up: ONNX Runtime allocates on first run
+    pipeline.timings = type(pipeline.timings)()
+    people = []
+    t0 = time.perf_counter()
+    for frame in frames:
+        people.append(len(pipeline.process(frame, 'bgr8')))
+    elapsed = time.perf_counter() - t0
+    result = {stage: _stats(v) for stage, v in (('encode', pipeline.timings.encode),
+                                                ('infer', pipeline.timings.infer),
+                                                ('decode', pipeline.timings.decode))}
+    result['fps'] = round(len(frames) / elapsed, 2)
+    result['people_per_frame'] = round(float(np.mean(people)), 2)
+    return result
+
+
+def bench_messages(frame: np.ndarray, repeat: int) -> dict:
+    """Conversions the nodes do per frame (needs the built package and rclpy)."""
+    from std_msgs.msg import Header
+
+    from pose_estimation_ros.core.openpose import COCO18_EDGES, COCO18_LABELS, Person
+    from pose_estimation_ros.nodes import messages
+
+    header = Header(frame_id='camera')
+    maps = np.random.default_rng(0).standard_normal((1, 46, 54, 57)).astype(np.float32)
+    tensors = messages.tensor_list_msg(header, {'maps': maps}, None)
+    image_msg = messages.array_to_image_msg(frame, 'bgr8', header)
+    rng = np.random.default_rng(1)
+    people = [Person(keypoints=np.column_stack([np.arange(18), rng.uniform(0, 500, (18, 2)),
+                                                rng.uniform(0, 1, 18)]),
+                     edge_ids=np.arange(19), score=1.0, bbox=(0.0, 0.0, 500.0, 500.0))
+              for _ in range(10)]
+    return {
+        'image_msg_to_array': _time(lambda: messages.image_msg_to_array(image_msg), repeat),
+        'tensor_list_fill_46x54x57': _time(
+            lambda: messages.tensor_list_msg(header, {'maps': maps}, None), repeat),
+        'tensor_list_read_46x54x57': _time(lambda: messages.tensor_list_arrays(tensors),
+                                           repeat),
+        'skeleton_array_10_people': _time(lambda: messages.skeleton_array_msg(
+            header, people, COCO18_LABELS, COCO18_EDGES), repeat),
+        'markers_10_people': _time(lambda: messages.marker_array_msg(
+            header, people, COCO18_EDGES, pixel_size=0.002, joint_diameter=0.02,
+            line_width=0.01, lifetime=1.0), repeat),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--frames', type=int, default=30)
+    parser.add_argument('--sizes', nargs='+', default=['432x368', '656x368'])
+    parser.add_argument('--params', default=str(REPO / 'config' / 'mobilenet_thin.yaml'))
+    parser.add_argument('--model', default=str(REPO / 'models' / 'mobilenet_thin.onnx'))
+    parser.add_argument('--threads', type=int, default=2,
+                        help='ONNX Runtime intra-op threads (default 2: this machine)')
+    parser.add_argument('--output', default=str(REPO / 'output' / 'benchmark.json'))
+    parser.add_argument('--no-messages', action='store_true',
+                        help='skip the ROS message conversions (no rclpy needed)')
+    args = parser.parse_args(argv)
+    if not Path(args.model).is_file():
+        print(f'error: model {args.model} not found: run scripts/setup.sh', file=sys.stderr)
+        return 2
+
+    params = load_parameters_file(args.params)
+    frames, source = sample_frames(args.frames)
+    results = {'machine': {'python': platform.python_version(),
+                           'processor': platform.machine(), 'cpus': _cpu_count()},
+               'frames': len(frames), 'frame_source': source,
+               'frame_size': list(frames[0].shape[1::-1]), 'pipeline': {}}
+    for text in args.sizes:
+        width, height = (int(v) for v in text.split('x'))
+        results['pipeline'][text] = bench_pipeline(params, args.model, (width, height),
+                                                   frames, args.threads)
+    if not args.no_messages:
+        results['messages'] = bench_messages(frames[0], 200)
+
+    print(f'{len(frames)} frames {results["frame_size"][0]}x{results["frame_size"][1]} '
+          f'from {source}; ONNX Runtime, {args.threads} threads\n')
+    print(f'{"input":>9} {"encode ms":>10} {"infer ms":>10} {"decode ms":>10} '
+          f'{"decode p90":>10} {"fps":>6} {"people":>7}')
+    for size, r in results['pipeline'].items():
+        print(f'{size:>9} {r["encode"]["median_ms"]:>10.2f} {r["infer"]["median_ms"]:>10.1f} '
+              f'{r["decode"]["median_ms"]:>10.3f} {r["decode"]["p90_ms"]:>10.3f} '
+              f'{r["fps"]:>6.1f} {r["people_per_frame"]:>7.1f}')
+    for name, r in results.get('messages', {}).items():
+        print(f'{name:>28}: {r["median_ms"]:.3f} ms median, {r["p90_ms"]:.3f} ms p90')
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + '\n')
+    print(f'\nwrote {output}')
+    return 0
+
+
+def _cpu_count() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
