@@ -120,9 +120,14 @@ def test_markers_follow_the_image_frame_and_clear_stale_ones():
     first, *rest = msg.markers
     assert first.action == first.DELETEALL
     assert {m.header.frame_id for m in msg.markers} == {'cam'}
-    assert [(m.ns, m.id) for m in rest] == [('skeleton/0', 0), ('skeleton/0', 1),
-                                           ('skeleton/1', 0), ('skeleton/1', 1)]
-    joints, limbs = rest[:2]
-    assert len(joints.points) == 3 and joints.points[0].x == pytest.approx(0.105)
-    assert len(limbs.points) == 4  # two limbs, two ends each
-    assert joints.lifetime.nanosec == 500_000_000
+    # Stable ids per person (namespace) and part (id = part id; limbs: one list).
+    assert [(m.ns, m.id) for m in rest] == [
+        (f'skeleton/{i}', k) for i in (0, 1) for k in (0, 1, 2, messages.LIMBS_MARKER_ID)]
+    nose, neck, shoulder, limbs = rest[:4]
+    assert nose.type == nose.SPHERE and nose.pose.position.x == pytest.approx(0.105)
+    assert nose.pose.position.y == pytest.approx(0.2025)
+    assert nose.color != neck.color  # coloured per part type
+    assert limbs.type == limbs.LINE_LIST and len(limbs.points) == 4  # 2 limbs, 2 ends each
+    assert limbs.points[0] == neck.pose.position  # edge 0 is neck -> right shoulder
+    assert limbs.points[1] == shoulder.pose.position
+    assert nose.lifetime.nanosec == 500_000_000

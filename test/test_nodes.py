@@ -128,13 +128,17 @@ def _network_output(index: int, maps: np.ndarray, geometry) -> TensorList:
 
 
 def test_decoder_node_publishes_skeletons_and_markers(ros):
-    from pose_estimation_ros.core.pipeline import Pipeline
     from conftest import PARAMS_FILE
+    from pose_estimation_ros.core.openpose import OpenPoseDecoder
+    from pose_estimation_ros.core.params import DECODER_PARAMETERS, decoder_params, defaults
+    from pose_estimation_ros.core.pipeline import Pipeline, extract_maps
 
     pipeline = Pipeline.from_file(PARAMS_FILE, {'inference': {
         'model_file_path': str(require_model()), 'intra_op_num_threads': 2}})
     outputs, geometry = pipeline.infer(cv2.imread(str(SKIER)), 'bgr8')
-    expected = pipeline.decode(outputs, geometry)
+    # What the core gives with the node's default parameters.
+    expected = OpenPoseDecoder(decoder_params(defaults(DECODER_PARAMETERS))).decode(
+        *extract_maps(outputs, defaults(DECODER_PARAMETERS)), geometry)
     maps = outputs['Openpose/concat_stage7']
 
     ros.add(OpenPoseDecoderNode(context=ros.context))
@@ -162,7 +166,7 @@ def test_decoder_node_publishes_skeletons_and_markers(ros):
     assert all(0 <= k.x <= width and 0 <= k.y <= height for k in first.keypoints)
     assert markers[0].markers[0].action == markers[0].markers[0].DELETEALL
     assert {m.header.frame_id for m in markers[0].markers} == {'camera_optical_frame'}
-    assert len(markers[0].markers) == 1 + 2 * len(expected)
+    assert len(markers[0].markers) == 1 + sum(len(p.part_ids) + 1 for p in expected)
     assert len(markers[1].markers) == 1  # only the DELETEALL: stale people cleared
 
 

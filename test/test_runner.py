@@ -96,7 +96,8 @@ def test_runner_end_to_end(runner):
                    30.0, 'overlay images and markers of every frame')
     assert [o.header for o in overlays] == sent
     assert (overlays[0].height, overlays[0].width, overlays[0].encoding) == (540, 960, 'bgr8')
-    assert len(markers[0].markers) == 1 + 2 * people[0]
+    assert len(markers[0].markers) == 1 + sum(len(s.keypoints) + 1
+                                              for s in skeletons[0].skeletons)
 
     # Live tuning through the parameter service.
     client = camera.create_client(SetParameters, '/openpose_decoder/set_parameters')

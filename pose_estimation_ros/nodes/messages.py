@@ -34,6 +34,8 @@ except ImportError:  # pragma: no cover - depends on the installation
     Detection2DArray = None
 
 HAVE_CV_BRIDGE = _bridge is not None
+# Marker id of a person's limbs (its joints use their part ids, which are smaller).
+LIMBS_MARKER_ID = 1000
 HAVE_VISION_MSGS = Detection2DArray is not None
 
 
@@ -140,38 +142,38 @@ def marker_array_msg(header: Header, people: Sequence[Person],
     """RViz markers of the skeletons, in the image's frame.
 
     Image pixels are placed on the frame's z = 0 plane scaled by ``pixel_size`` metres,
-    x right and y down as in the image (an optical frame, REP-103), so the markers
-    overlay an image displayed in that frame. Each person gets its own namespace
-    (``<namespace>/<index>``, index in score order) with stable ids: joints
-    (SPHERE_LIST, id 0) and limbs (LINE_LIST, id 1). The first marker is DELETEALL, so
-    people gone since the last frame disappear.
+    x right and y down as in the image (an optical frame, REP-103). Each person gets its
+    own namespace ``<namespace>/<index>`` (index in score order) with stable ids: one
+    SPHERE per part (id = part id, coloured per part type) and one LINE_LIST of its
+    limbs (id ``LIMBS_MARKER_ID``, coloured per limb type). The first marker is
+    DELETEALL, so people and parts gone since the last frame disappear.
     """
     markers = [Marker(header=header, action=Marker.DELETEALL, ns=namespace)]
     life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
-    part_colors = drawing.part_colors(max((int(p) for e in edges for p in e), default=0) + 1)
-    limb_colors = drawing.limb_colors(len(edges))
+    part_colors = [_rgba(c) for c in drawing.part_colors(
+        max((int(p) for e in edges for p in e), default=0) + 1)]
+    limb_colors = [_rgba(c) for c in drawing.limb_colors(len(edges))]
     for index, person in enumerate(people):
         ns = f'{namespace}/{index}'
-        xy = person.xy * pixel_size
-        parts = person.part_ids
-        joints = Marker(header=header, ns=ns, id=0, type=Marker.SPHERE_LIST,
-                        action=Marker.ADD, lifetime=life)
-        joints.pose.orientation.w = 1.0
-        joints.scale.x = joints.scale.y = joints.scale.z = joint_diameter
-        joints.points = [Point(x=x, y=y, z=0.0) for x, y in xy.tolist()]
-        joints.colors = [_rgba(part_colors[p]) for p in parts.tolist()]
-        limbs = Marker(header=header, ns=ns, id=1, type=Marker.LINE_LIST, action=Marker.ADD,
-                       lifetime=life)
+        points = {int(part): Point(x=x * pixel_size, y=y * pixel_size, z=0.0)
+                  for part, x, y in zip(person.part_ids.tolist(), person.xy[:, 0].tolist(),
+                                        person.xy[:, 1].tolist())}
+        for part, point in points.items():
+            joint = Marker(header=header, ns=ns, id=part, type=Marker.SPHERE,
+                           action=Marker.ADD, lifetime=life, color=part_colors[part])
+            joint.pose.position = point
+            joint.pose.orientation.w = 1.0
+            joint.scale.x = joint.scale.y = joint.scale.z = joint_diameter
+            markers.append(joint)
+        limbs = Marker(header=header, ns=ns, id=LIMBS_MARKER_ID, type=Marker.LINE_LIST,
+                       action=Marker.ADD, lifetime=life)
         limbs.pose.orientation.w = 1.0
         limbs.scale.x = line_width
-        where = {p: i for i, p in enumerate(parts.tolist())}
         for edge in person.edge_ids.tolist():
             a, b = edges[edge]
-            for part in (a, b):
-                x, y = xy[where[part]].tolist()
-                limbs.points.append(Point(x=x, y=y, z=0.0))
-                limbs.colors.append(_rgba(limb_colors[edge]))
-        markers += [joints, limbs]
+            limbs.points += [points[a], points[b]]
+            limbs.colors += [limb_colors[edge], limb_colors[edge]]
+        markers.append(limbs)
     return MarkerArray(markers=markers)
 
 
