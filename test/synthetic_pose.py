@@ -129,7 +129,8 @@ def grid_of_people(count: int, *, cell_w: float = 24.0, cell_h: float = 36.0,
     people = []
     for k in range(count):
         r, c = divmod(k, columns)
-        x = margin + (c + 0.5) * cell_w
-        y = margin + r * cell_h + 0.47 * person_height + 1.0
+        # +0.3: off the cell borders, where a part would make a two-cell plateau.
+        x = margin + (c + 0.5) * cell_w + 0.3
+        y = margin + r * cell_h + 0.47 * person_height + 1.3
         people.append(skeleton(x, y, person_height, jitter=jitter, rng=rng))
     return people, int(rows * cell_h + 2 * margin), int(columns * cell_w + 2 * margin)

@@ -3,38 +3,48 @@
 Pure numpy/scipy (no ROS). Follows the steps and parameter names of NVIDIA Isaac SDK's
 ``OpenPoseDecoder``:
 
-1. non-maximum suppression: a part candidate is a heatmap cell equal to the max-pool of
-   its ``nms_kernel_size`` neighbourhood (the network's max-pooled tensor when given)
-2. ... and above ``threshold_heatmap``; its value is the part's confidence;
-3. edge candidates: every pair of candidates of the parts an edge connects, pairs
-   closer than ``threshold_edge_size`` (map cells) skipped;
-4. edge score: mean over ``edge_sampling_steps`` samples of dot(PAF, unit vector a->b),
-   plus the OpenPose length penalty ``min(0.5 * map_height / length - 1, 0)``; an edge
-   needs a score above 0 and more than ``threshold_edge_sampling_counter`` samples whose
-   dot product is above ``threshold_edge_score``;
-5. one-to-one matching per edge type (``matching``: greedy by score or Hungarian);
-6. assembly into people, merging of split graphs (``threshold_split_score``), filtering
-   by ``threshold_part_counter`` and ``threshold_object_score``;
-7. optional sub-pixel refinement (``refine_parts_coordinates``);
-8. mapping to source-image pixels.
+1. NMS: a cell is a peak when equal to the max-pool of its ``nms_kernel_size``
+   neighbourhood (the network's max-pooled tensor when given);
+2. part candidates: peaks above ``threshold_heatmap``, confidence = heatmap value;
+   positions refined to sub-cell precision when ``refine_parts_coordinates`` (a parabola
+   through the log of the peak and its two neighbours per axis, exact for Gaussian blobs;
+   done before edge scoring, so the edges use the refined positions too);
+3. edge candidates: every pair of candidates of the two parts of each ``edges`` entry,
+   pairs closer than ``threshold_edge_size`` (map cells) skipped;
+4. edge score: mean over ``edge_sampling_steps`` samples of dot(PAF, unit vector a->b)
+   plus OpenPose's length penalty ``min(0.5 * map_height / length - 1, 0)``; an edge needs
+   a score above 0 and more than ``threshold_edge_sampling_counter`` samples whose dot
+   product is above ``threshold_edge_score``. All pairs and samples at once;
+5. one-to-one matching per edge type (``matching``: ``greedy`` by score, or ``hungarian``,
+   the maximum total score);
+6. assembly: edges taken best first over all edge types join their candidates' groups
+   unless that would give a group two candidates of one part. Split graphs (Isaac): two
+   groups sharing parts whose candidates are within a summed distance below
+   ``threshold_split_score`` map cells are merged (the more confident candidate of each
+   shared part stays, the other's edges move onto it). People with fewer than
+   ``threshold_part_counter`` parts or a score below ``threshold_object_score`` are
+   dropped; score = (sum of part confidences + sum of edge scores) / number of parts;
+7. mapping to output pixels (source image through an ``ImageGeometry``, or
+   ``output_scale``).
 
 Coordinates: map cell ``(row i, col j)`` covers ``[j, j + 1) x [i, i + 1)`` in map
-coordinates, its centre is ``(j + 0.5, i + 0.5)``; with a stride ``s = input / map`` size
-that is ``((j + 0.5) * s_x, (i + 0.5) * s_y)`` in network-input pixels (the convention of
-:class:`~pose_estimation_ros.core.geometry.ImageGeometry`).
+coordinates, its centre is ``(j + 0.5, i + 0.5)``; with a stride ``s = input size / map
+size`` that is ``((j + 0.5) * s_x, (i + 0.5) * s_y)`` in network-input pixels (the
+convention of :class:`~pose_estimation_ros.core.geometry.ImageGeometry`).
 
 Differences from Isaac's implementation, on purpose: every edge type can start a person;
 people report the edges actually used; PAF samples are taken at the centres of
-``edge_sampling_steps`` equal segments of the edge, bilinearly interpolated inside the map
-(Isaac rounds to the nearest cell from ``a`` up to, not including, ``b``); parts are
-assembled in decreasing edge score over all edge types rather than edge type by edge type;
-``output_scale`` multiplies map coordinates (Isaac takes the output image size).
+``edge_sampling_steps`` equal segments of the edge and interpolated bilinearly, always
+inside the map (Isaac rounds to the nearest cell from ``a`` up to, not including, ``b``);
+groups are assembled in decreasing edge score rather than edge type by edge type; a
+split needs shared parts (not only a positive distance); ``output_scale`` ``(sx, sy)``
+multiplies map coordinates (Isaac's ``[rows, cols]`` is the output image size).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -86,7 +96,8 @@ class DecoderParams:
 
     Distances are in heatmap cells. ``edges``/``edges_paf`` accept nested pairs or flat
     lists (ROS 2 parameters cannot nest). ``output_scale`` ``(sx, sy)`` multiplies map
-    coordinates when set (``None`` or empty: map through the image geometry instead).
+    coordinates when set (``None``, empty or ``[0, 0]``: map through the image geometry
+    instead).
     Call :meth:`validate` after building from user input.
     """
 
@@ -114,8 +125,9 @@ class DecoderParams:
         set_(self, 'edges_paf', _pairs(self.edges_paf, 'edges_paf'))
         scale = self.output_scale
         if scale is not None:
+            # ROS 2 has no null: [] or [0.0, 0.0] mean "not set".
             scale = tuple(float(v) for v in scale)
-            set_(self, 'output_scale', scale if scale else None)
+            set_(self, 'output_scale', scale if any(scale) else None)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = True
@@ -178,7 +190,7 @@ class DecoderParams:
         if self.output_scale is not None:
             if len(self.output_scale) != 2 or not all(
                     math.isfinite(v) and v > 0 for v in self.output_scale):
-                bad('output_scale', 'must be empty or two positive numbers [sx, sy]')
+                bad('output_scale', 'must be empty, [0, 0] or two positive numbers [sx, sy]')
         return self
 
 
@@ -303,10 +315,10 @@ class OpenPoseDecoder:
         self._num_parts = len(p.labels)
         edges = np.asarray(p.edges, dtype=np.int64)
         self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
-        self._paf_channels = np.asarray(p.edges_paf, dtype=np.int64).T.copy()  # (2, E)
+        self._paf_channels = np.asarray(p.edges_paf, dtype=np.int32).T.copy()  # (2, E)
         self._max_paf_channel = int(self._paf_channels.max())
         steps = p.edge_sampling_steps
-        self._t = (np.arange(steps, dtype=np.float64) + 0.5) / steps
+        self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
 
@@ -342,7 +354,7 @@ class OpenPoseDecoder:
         xy = self.refine_peaks(heat, part, row, col)
         ea, eb, score, etype = self.score_edges(pafs, part, xy)
         ea, eb, score, etype = self.match_edges(ea, eb, score, etype)
-        groups, ea, eb = self.assemble(part, conf, xy, ea, eb)
+        groups, ea, eb = self.assemble(part, conf, xy, ea, eb, etype)
         return self._make_people(groups, ea, eb, score, etype, part, conf, xy, heat.shape,
                                  geometry)
 
@@ -405,11 +417,11 @@ class OpenPoseDecoder:
         height, width, _ = heat.shape
         inner_x = (col > 0) & (col < width - 1)
         inner_y = (row > 0) & (row < height - 1)
-        c1, r1 = np.where(inner_x, col, 1), np.where(inner_y, row, 1)
-        c1, r1 = np.minimum(c1, width - 2), np.minimum(r1, height - 2)
+        left, right = np.maximum(col - 1, 0), np.minimum(col + 1, width - 1)
+        up, down = np.maximum(row - 1, 0), np.minimum(row + 1, height - 1)
         # log values: centre, left, right, up, down
-        v = heat[np.stack([row, row, row, r1 - 1, r1 + 1]),
-                 np.stack([col, c1 - 1, c1 + 1, col, col]), part]
+        v = heat[np.stack([row, row, row, up, down]),
+                 np.stack([col, left, right, col, col]), part]
         v = np.log(np.maximum(v, 1e-6, dtype=np.float64))
         for axis, lo, hi, inner in ((0, 1, 2, inner_x), (1, 3, 4, inner_y)):
             curvature = v[lo] - 2 * v[0] + v[hi]
@@ -450,11 +462,15 @@ class OpenPoseDecoder:
         # Samples at the centres of edge_sampling_steps equal segments of a->b, in cell
         # index space (centre of cell j at j), kept inside the map, and the PAF there
         # interpolated bilinearly from the flat array.
-        sx = np.clip((a[:, 0:1] - 0.5) + d[:, 0:1] * self._t, 0, width - 1)
-        sy = np.clip((a[:, 1:2] - 0.5) + d[:, 1:2] * self._t, 0, height - 1)
-        x0 = np.minimum(sx.astype(np.int64), max(width - 2, 0))
-        y0 = np.minimum(sy.astype(np.int64), max(height - 2, 0))
-        wx, wy = sx - x0, sy - y0
+        # float32/int32 from here: this is the hot loop-free part on crowded images.
+        a32 = a.astype(np.float32) - 0.5
+        d32 = d.astype(np.float32)
+        sx = np.clip(a32[:, 0:1] + d32[:, 0:1] * self._t, 0, width - 1)
+        sy = np.clip(a32[:, 1:2] + d32[:, 1:2] * self._t, 0, height - 1)
+        fx = np.minimum(np.floor(sx), max(width - 2, 0))
+        fy = np.minimum(np.floor(sy), max(height - 2, 0))
+        wx, wy = sx - fx, sy - fy
+        x0, y0 = fx.astype(np.int32), fy.astype(np.int32)
         step_x = channels if width > 1 else 0
         step_y = width * channels if height > 1 else 0
         at = ((y0 * width + x0) * channels)[None] + self._paf_channels[:, etype, None]
@@ -463,7 +479,8 @@ class OpenPoseDecoder:
         v10, v11 = flat[at + step_y], flat[at + (step_y + step_x)]
         top = v00 + wx * (v01 - v00)
         field = top + wy * ((v10 + wx * (v11 - v10)) - top)  # (2, n, steps): x, y
-        dots = (field[0] * d[:, 0:1] + field[1] * d[:, 1:2]) / length[:, None]
+        unit = d32 / length.astype(np.float32)[:, None]
+        dots = field[0] * unit[:, 0:1] + field[1] * unit[:, 1:2]
         counter = np.count_nonzero(dots > p.threshold_edge_score, axis=1)
         # OpenPose's penalty for edges longer than half the map height.
         score = dots.mean(axis=1) + np.minimum(0.5 * height / length - 1.0, 0.0)
@@ -482,7 +499,7 @@ class OpenPoseDecoder:
         keep = keep[np.argsort(-score[keep], kind='stable')]
         return ea[keep], eb[keep], score[keep], etype[keep]
 
-    def assemble(self, part, conf, xy, ea, eb):
+    def assemble(self, part, conf, xy, ea, eb, etype):
         """Group matched edges (best first) into people (step 6, before filtering).
 
         An edge joins the groups of its two candidates unless that would give a group
@@ -532,10 +549,10 @@ class OpenPoseDecoder:
         groups = [(np.asarray(m), np.asarray(e, dtype=np.int64))
                   for m, e in zip(members, edge_lists) if m]
         if len(groups) > 1 and self.params.threshold_split_score > 0:
-            groups, ea, eb = self._merge_splits(groups, part, conf, xy, ea, eb)
+            groups, ea, eb = self._merge_splits(groups, part, conf, xy, ea, eb, etype)
         return groups, ea, eb
 
-    def _merge_splits(self, groups, part, conf, xy, ea, eb):
+    def _merge_splits(self, groups, part, conf, xy, ea, eb, etype):
         thr = self.params.threshold_split_score
         copied = False
         while len(groups) > 1:
@@ -562,7 +579,7 @@ class OpenPoseDecoder:
                 if i in done or j in done:
                     continue
                 done.update((i, j))
-                groups[i] = _merge_two(groups[i], groups[j], part, conf, ea, eb)
+                groups[i] = _merge_two(groups[i], groups[j], part, conf, ea, eb, etype)
                 groups[j] = None
             groups = [g for g in groups if g is not None]
         return groups, ea, eb
@@ -579,16 +596,11 @@ class OpenPoseDecoder:
             out_xy = np.stack([x, y], axis=1)
         else:
             out_xy = xy
-        n_peaks = len(part)
         people = []
         for peaks, conns in groups:
             n = len(peaks)
             if n < p.threshold_part_counter:
                 continue
-            # One edge per (type, a, b): merged split graphs can bring one twice.
-            lo, hi = np.minimum(ea[conns], eb[conns]), np.maximum(ea[conns], eb[conns])
-            conns = conns[np.unique((etype[conns] * n_peaks + lo) * n_peaks + hi,
-                                    return_index=True)[1]]
             total = float(conf[peaks].sum()) + float(score[conns].sum())
             if total / n < p.threshold_object_score:
                 continue
@@ -665,7 +677,7 @@ def _hungarian(ea, eb, score, etype):
     return np.concatenate(keep)
 
 
-def _merge_two(g1, g2, part, conf, ea, eb):
+def _merge_two(g1, g2, part, conf, ea, eb, etype):
     """One group from two split ones; per shared part the more confident candidate stays
     and the other one's edges (in ``ea``/``eb``, updated in place) move onto it."""
     peaks = np.concatenate([g1[0], g2[0]])
@@ -677,4 +689,8 @@ def _merge_two(g1, g2, part, conf, ea, eb):
     for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
         ea[conns[ea[conns] == dropped]] = keep
         eb[conns[eb[conns] == dropped]] = keep
-    return kept, conns
+    # One edge per (type, a, b): both groups can have brought the same one.
+    n = len(part)
+    key = (etype[conns] * n + np.minimum(ea[conns], eb[conns])) * n + np.maximum(
+        ea[conns], eb[conns])
+    return kept, conns[np.unique(key, return_index=True)[1]]

@@ -1,0 +1,169 @@
+"""COCO keypoint AP of the whole pipeline: image encoder -> ONNX Runtime -> OpenPose decoder.
+
+Usage::
+
+    python -m pose_estimation_ros.tools.evaluate_coco \\
+        --images ../shared/data/coco_val_mini \\
+        --annotations ../shared/data/coco_val_mini/test_coco.json \\
+        --model models/mobilenet_thin.onnx --width 432 --height 368 \\
+        [--params config/mobilenet_thin.yaml] [--param threshold_heatmap=0.05 ...] \\
+        [--keep-aspect-ratio true|false] [--cache /tmp/maps] [--output results.json]
+
+Runs every image of the annotation file (images without people count too: they catch
+false positives) through :class:`~pose_estimation_ros.core.pipeline.Pipeline`, configured
+like the nodes: the node defaults, or ``--params`` (a ROS 2 parameters file), then the
+command-line overrides (``--param`` sets decoder parameters, YAML values). Prints
+pycocotools' keypoint AP/AP50/AR (COCO-17 keypoints from the 18 OpenPose parts, neck
+dropped; score = person score) and the decode time (median/p90, measured after all
+inference and one untimed decode: the steady state of a running node), and writes the
+COCO-format results. ``--cache DIR`` keeps the network outputs for re-runs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from pose_estimation_ros.core.coco import STAT_NAMES, evaluate_keypoints, people_to_coco
+from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, ENCODER_NODE,
+                                             INFERENCE_NODE, NODE_PARAMETERS, defaults,
+                                             load_parameters_file)
+from pose_estimation_ros.core.pipeline import Pipeline
+
+
+@dataclass
+class Evaluation:
+    stats: dict[str, float]
+    results: list[dict]
+    decode_ms: np.ndarray
+    num_images: int
+
+
+def make_pipeline(model: str | Path, params_file: str | Path | None = None, *,
+                  width: int | None = None, height: int | None = None,
+                  keep_aspect_ratio: bool | None = None,
+                  decoder: Mapping[str, Any] | None = None) -> Pipeline:
+    """A CPU (ONNX Runtime) pipeline from the node defaults or a parameters file, with
+    encoder size/letterbox and decoder parameter overrides."""
+    parameters = (load_parameters_file(params_file) if params_file else
+                  {node: defaults(table) for node, table in NODE_PARAMETERS.items()})
+    encoder = {k: v for k, v in (('network_image_width', width),
+                                 ('network_image_height', height),
+                                 ('keep_aspect_ratio', keep_aspect_ratio)) if v is not None}
+    return Pipeline(parameters, {
+        ENCODER_NODE: encoder,
+        INFERENCE_NODE: {'backend': 'onnxruntime', 'model_file_path': str(model)},
+        DECODER_NODE: dict(decoder or {})})
+
+
+def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
+             cache: str | Path | None = None) -> Evaluation:
+    """Run ``pipeline`` on every image of a COCO keypoint annotation file."""
+    import cv2
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(annotations))
+    cfg = pipeline.encoder.config
+    # Cache key: model file, input size, letterbox.
+    model = Path(pipeline.values[INFERENCE_NODE]['model_file_path'])
+    tag = hashlib.sha1(f'{model.resolve()}:{model.stat().st_size}:{cfg}'.encode()).hexdigest()
+    image_ids = sorted(gt.getImgIds())
+    maps = []
+    for image_id in image_ids:
+        path = Path(images) / gt.loadImgs(image_id)[0]['file_name']
+        image = cv2.imread(str(path))
+        if image is None:
+            raise RuntimeError(f'cannot read image {path}')
+        cached = Path(cache) / f'{tag[:16]}_{image_id}.npz' if cache else None
+        if cached is not None and cached.is_file():
+            with np.load(cached) as z:
+                outputs = {str(z['names'][i]): z[f'a{i}'] for i in range(len(z['names']))}
+            geometry = pipeline.encoder.encode(image, 'bgr8')[1]
+        else:
+            outputs, geometry = pipeline.infer(image, 'bgr8')
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                names = list(outputs)
+                np.savez(cached, names=np.array(names),
+                         **{f'a{i}': outputs[n] for i, n in enumerate(names)})
+        maps.append((image_id, outputs, geometry))
+    pipeline.inference.close()
+    # Decode after all inference (its worker threads would compete for the cores) and
+    # after one untimed decode (first-call costs).
+    results, times = [], []
+    for k, (image_id, outputs, geometry) in enumerate(maps[:1] + maps):
+        start = time.perf_counter()
+        people = pipeline.decode(outputs, geometry)
+        if k:
+            times.append(time.perf_counter() - start)
+            results += people_to_coco(people, image_id)
+    stats = evaluate_keypoints(gt, results, image_ids=image_ids)
+    return Evaluation(stats, results, np.asarray(times) * 1e3, len(image_ids))
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ('1', 'true', 'yes', 'on'):
+        return True
+    if text.lower() in ('0', 'false', 'no', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+
+
+def main(argv=None) -> int:
+    import yaml
+
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--images', required=True, help='folder of the images')
+    parser.add_argument('--annotations', required=True, help='COCO keypoint annotation file')
+    parser.add_argument('--model', default='models/mobilenet_thin.onnx')
+    parser.add_argument('--width', type=int, help='network input width (default: params)')
+    parser.add_argument('--height', type=int, help='network input height (default: params)')
+    parser.add_argument('--params', help='ROS 2 parameters YAML file')
+    parser.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
+                        help='decoder parameter override (repeatable)')
+    parser.add_argument('--keep-aspect-ratio', type=_bool, default=None,
+                        help='letterbox (true) or stretch (false); default: params')
+    parser.add_argument('--cache', help='folder to keep network outputs in')
+    parser.add_argument('--output', help='COCO results JSON to write')
+    args = parser.parse_args(argv)
+
+    names = [p.name for p in DECODER_PARAMETERS]
+    overrides = {}
+    for item in args.param:
+        name, sep, text = item.partition('=')
+        if not sep or name not in names:
+            parser.error(f'--param {item!r}: expected NAME=VALUE with NAME one of {names}')
+        overrides[name] = yaml.safe_load(text)
+    try:
+        pipeline = make_pipeline(args.model, args.params, width=args.width,
+                                 height=args.height, keep_aspect_ratio=args.keep_aspect_ratio,
+                                 decoder=overrides)
+    except (TypeError, ValueError, RuntimeError) as e:
+        parser.error(str(e))
+    run = evaluate(args.images, args.annotations, pipeline, cache=args.cache)
+    s, cfg = run.stats, pipeline.encoder.config
+    print(f'{run.num_images} images, {cfg.network_image_width}x{cfg.network_image_height} '
+          f'{"letterbox" if cfg.keep_aspect_ratio else "stretch"}, '
+          f'matching {pipeline.decoder.params.matching}')
+    print(' '.join(f'{name} {s[name]:.3f}' for name in STAT_NAMES))
+    t = run.decode_ms
+    print(f'decode ms: median {np.median(t):.3f}  p90 {np.percentile(t, 90):.3f}  '
+          f'max {t.max():.3f}')
+    if args.output:
+        Path(args.output).write_text(json.dumps(run.results))
+        print(f'wrote {len(run.results)} results to {args.output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
