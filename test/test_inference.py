@@ -23,6 +23,7 @@ from pose_estimation_ros.core.inference import (
     TensorInfo,
     check_mapping,
     create_backend,
+    file_sha256,
     name_mapping,
     prepare_inputs,
     rename_outputs,
@@ -316,7 +317,7 @@ def test_engine_cache_bookkeeping(tmp_path):
     engine = tmp_path / 'cache' / 'model.engine'
     onnx_file = tmp_path / 'model.onnx'
     onnx_file.write_bytes(b'first model')
-    stamp = {'onnx_sha256': tensorrt_backend.file_sha256(str(onnx_file)),
+    stamp = {'onnx_sha256': file_sha256(str(onnx_file)),
              'tensorrt': '10.3.0', 'enable_fp16': True, 'input_shapes': {}}
     assert not tensorrt_backend.engine_cache_is_current(str(engine), stamp)
     tensorrt_backend.write_engine_cache(str(engine), b'plan bytes', stamp)
@@ -325,7 +326,7 @@ def test_engine_cache_bookkeeping(tmp_path):
     assert sorted(p.name for p in engine.parent.iterdir()) == ['model.engine',
                                                                'model.engine.json']
     onnx_file.write_bytes(b'second model')  # the ONNX file changed: engine out of date
-    changed = dict(stamp, onnx_sha256=tensorrt_backend.file_sha256(str(onnx_file)))
+    changed = dict(stamp, onnx_sha256=file_sha256(str(onnx_file)))
     assert changed['onnx_sha256'] != stamp['onnx_sha256']
     assert not tensorrt_backend.engine_cache_is_current(str(engine), changed)
     assert not tensorrt_backend.engine_cache_is_current(str(engine),

