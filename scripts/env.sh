@@ -21,10 +21,14 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export RMW_IMPLEMENTATION=${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}
 if [ "${1:-}" != "--no-install-space" ]; then
   if [ -f "$_pe_repo/install/local_setup.bash" ]; then
+    # colcon's script reads unset variables: allow that even under `set -u`.
+    case $- in *u*) _pe_nounset=1 ;; *) _pe_nounset= ;; esac
+    set +u
     # shellcheck disable=SC1091
     source "$_pe_repo/install/local_setup.bash"
+    if [ -n "$_pe_nounset" ]; then set -u; fi
   else
     echo "pose_estimation_ros: no install space yet; run scripts/setup.sh" >&2
   fi
 fi
-unset venv _pe_repo _pe_venv _pe_site _pe_ld _pe_d
+unset venv _pe_repo _pe_venv _pe_site _pe_ld _pe_d _pe_nounset

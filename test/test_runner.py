@@ -124,7 +124,6 @@ def test_executable_stops_on_bad_configuration_with_a_clear_message(tmp_path):
     """`ros2 run pose_estimation_ros pose_estimation` as installed by colcon: a bad
     parameter value stops it with status 1 and a message naming the parameter."""
     import subprocess
-    import sys
 
     from conftest import REPO
 
@@ -135,8 +134,9 @@ def test_executable_stops_on_bad_configuration_with_a_clear_message(tmp_path):
     params['openpose_decoder']['ros__parameters']['matching'] = 'best'
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))
+    # Executed directly, as `ros2 run` does.
     result = subprocess.run(
-        [sys.executable, str(executable), '--ros-args', '--params-file', str(params_file),
+        [str(executable), '--ros-args', '--params-file', str(params_file),
          '-p', f'model_file_path:={require_model()}'],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr

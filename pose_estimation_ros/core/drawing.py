@@ -10,6 +10,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from pose_estimation_ros.core.encoder import ENCODINGS
+
 
 def _palette(count: int, saturation: int, value: int) -> list[tuple[int, int, int]]:
     """``count`` evenly spaced hues (OpenCV HSV: hue in [0, 180))."""
@@ -27,6 +29,20 @@ def part_colors(num_parts: int) -> list[tuple[int, int, int]]:
 def limb_colors(num_edges: int) -> list[tuple[int, int, int]]:
     """One colour per edge type (limbs), a little darker than the joints."""
     return _palette(num_edges, 255, 200)
+
+
+def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
+    """An image of any supported sensor_msgs encoding as 8-bit BGR (or grey), for
+    drawing and video (a view where possible)."""
+    info = ENCODINGS.get(encoding)
+    if info is None:
+        raise ValueError(f'unsupported image encoding "{encoding}"')
+    _, channels, order = info
+    if image.dtype != np.uint8:
+        image = (image >> 8).astype(np.uint8)
+    if order == 'rgb':
+        return image[:, :, 2::-1]
+    return image[:, :, :3] if channels == 4 else image
 
 
 def draw_skeletons(image: np.ndarray, people: Sequence, edges: Sequence[tuple[int, int]],

@@ -10,7 +10,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from pose_estimation_ros.core.drawing import draw_skeletons
+from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
 from pose_estimation_ros.core.openpose import OpenPoseDecoder
 from pose_estimation_ros.core.params import DECODER_NODE, DECODER_PARAMETERS, decoder_params
 from pose_estimation_ros.core.pipeline import extract_maps
@@ -112,15 +112,9 @@ class OpenPoseDecoderNode(Node):
             self.get_logger().error(f'no overlay for this image: {error}',
                                     throttle_duration_sec=5.0)
             return
-        # Drawing is in BGR; bring RGB-family images there and keep 8-bit.
-        if image_msg.encoding.startswith('rgb'):
-            image = image[:, :, 2::-1]
-        elif image_msg.encoding.startswith('bgra'):
-            image = image[:, :, :3]
-        if image.dtype != 'uint8':
-            image = (image >> 8).astype('uint8')
         params = self.decoder.params
-        canvas = draw_skeletons(image, people, params.edges, len(params.labels))
+        canvas = draw_skeletons(to_bgr8(image, image_msg.encoding), people, params.edges,
+                                len(params.labels))
         self.overlay_pub.publish(messages.array_to_image_msg(canvas, 'bgr8',
                                                              image_msg.header))
 

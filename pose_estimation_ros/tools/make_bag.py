@@ -23,10 +23,11 @@ import cv2
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage
 
+from pose_estimation_ros.core.drawing import to_bgr8
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.tools.process_bag import (DEFAULT_FPS, DEFAULT_FRAME_ID, Frame,
                                                    ImageSource, InputError, open_bag_writer,
-                                                   stamp_header, stamp_ns, to_bgr8)
+                                                   stamp_header, stamp_ns)
 
 SAMPLE = 'sample'
 SAMPLE_FOLDER = Path('shared', 'data', 'posetrack_bonn', 'images')
@@ -105,10 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('input', help='image folder, video file, rosbag2, or "sample"')
     parser.add_argument('output_bag', help='rosbag2 directory to create')
-    parser.add_argument('--topic', default='/camera/image_raw')
+    parser.add_argument('--topic', default='/camera/image_raw', help='image topic')
     parser.add_argument('--fps', type=float, default=DEFAULT_FPS, help='stamp rate')
-    parser.add_argument('--frame-id', default=DEFAULT_FRAME_ID)
-    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    parser.add_argument('--frame-id', default=DEFAULT_FRAME_ID, help='header frame_id')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                        help='rosbag2 storage')
     parser.add_argument('--compressed', action='store_true',
                         help='sensor_msgs/CompressedImage (JPEG) instead of Image (bgr8)')
     parser.add_argument('--max-frames', type=int, help='write at most N images')

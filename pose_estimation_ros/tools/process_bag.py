@@ -28,27 +28,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 import cv2
 import numpy as np
 
-# ROS first: a missing ROS environment should say so before anything else fails.
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from pose_estimation_ros.core.coco import people_to_coco
-from pose_estimation_ros.core.drawing import draw_skeletons
-from pose_estimation_ros.core.encoder import ENCODINGS
-from pose_estimation_ros.core.openpose import COCO18_LABELS
+from pose_estimation_ros.core.coco import COCO17_LABELS, people_to_coco
+from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
 from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
 from pose_estimation_ros.core.pipeline import Pipeline
 from pose_estimation_ros.nodes import messages
@@ -68,8 +70,8 @@ SKELETON_TOPIC = '/skeletons'
 MARKER_TOPIC = '/skeleton_markers'
 SKELETON_TYPE = f'{PACKAGE}/msg/Skeleton2DArray'
 MARKER_TYPE = 'visualization_msgs/msg/MarkerArray'
-# rosbag2 metadata version 8 (Iron): the newest that distributions before Jazzy parse
-# (9 changed the QoS format); Jazzy and Kilted read it too.
+# rosbag2 format 8 rather than 9 (Jazzy's, which changed how QoS profiles are written):
+# readers of older distributions know its QoS format; Jazzy and later read both.
 BAG_VERSION = 8
 
 
@@ -82,13 +84,8 @@ def package_file(*parts: str) -> Path:
     """A file of this package: from the install space's share directory when the
     package is installed, else from the source checkout (``<repo>/<parts>``)."""
     candidates = []
-    try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
-        with contextlib.suppress(PackageNotFoundError):
-            candidates.append(Path(get_package_share_directory(PACKAGE)).joinpath(*parts))
-    except ImportError:  # pragma: no cover - ament_index_python comes with rclpy
-        pass
+    with contextlib.suppress(PackageNotFoundError):
+        candidates.append(Path(get_package_share_directory(PACKAGE)).joinpath(*parts))
     candidates.append(Path(__file__).resolve().parents[2].joinpath(*parts))
     for path in candidates:
         if path.exists():
@@ -116,19 +113,6 @@ def stamp_header(index: int, fps: float, frame_id: str) -> Header:
 
 def stamp_ns(header: Header) -> int:
     return header.stamp.sec * 10**9 + header.stamp.nanosec
-
-
-def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
-    """An image of any supported encoding as 8-bit BGR (or grey) for drawing and video."""
-    info = ENCODINGS.get(encoding)
-    if info is None:
-        raise ValueError(f'unsupported image encoding "{encoding}"')
-    _, channels, order = info
-    if image.dtype != np.uint8:
-        image = (image >> 8).astype(np.uint8)
-    if order == 'rgb':
-        return image[:, :, 2::-1]
-    return image[:, :, :3] if channels == 4 else image
 
 
 def _open_bag(path: Path):
@@ -214,6 +198,8 @@ class ImageSource:
                                  f'supported: {", ".join(IMAGE_TYPES)}; image topics: {listing}')
             self.topic, self.msgtype = topic, types[topic]
             self.count = sum(c.msgcount for c in reader.connections if c.topic == topic)
+            if self.count == 0:
+                raise InputError(f'topic {topic} of bag {self.path} has no messages')
             seconds = reader.duration / 1e9
         finally:
             reader.close()
@@ -269,6 +255,47 @@ class ImageSource:
                 yield Frame(msg.header, image, encoding, log_time)
         finally:
             reader.close()
+
+
+def prefetch(frames: Iterator[Frame], depth: int = 2) -> Iterator[Frame]:
+    """``frames`` read (and decoded) by a background thread, up to ``depth`` ahead, so
+    that reading overlaps the network. Errors of the reader are raised here; closing
+    this generator early stops the reader."""
+    items: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(end)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(error)
+
+    thread = threading.Thread(target=read, name='process_bag-reader', daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 # ------------------------------------------------------------------ output bag
@@ -359,6 +386,14 @@ class AnnotatedVideo:
 
 
 # ------------------------------------------------------------------ processing
+def coco17_mapping(labels: Sequence[str]) -> tuple[int, ...] | None:
+    """Part id of each COCO-17 keypoint in a topology, by name (any order, extra parts
+    such as neck ignored); None when a COCO keypoint is missing (no COCO results)."""
+    if not set(COCO17_LABELS) <= set(labels):
+        return None
+    return tuple(list(labels).index(name) for name in COCO17_LABELS)
+
+
 def _clear_output(path: Path) -> None:
     """Remove a previous run's output (a rosbag2 directory or a file) before writing."""
     if path.is_dir():
@@ -375,9 +410,8 @@ def default_output_dir(input_path: Path) -> Path:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='process_bag', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog='process_bag',
+                                     description=__doc__.split('\n\n')[0])
     parser.add_argument('input', help='rosbag2 directory, .mcap/.db3 file, video file or '
                                       'image folder')
     parser.add_argument('--topic', help='image topic of a bag (sensor_msgs/Image or '
@@ -390,14 +424,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help='inference backend (default: the parameters file\'s)')
     parser.add_argument('--output-dir', help='where to write (default: output/<input name>)')
     parser.add_argument('--output-storage', choices=('mcap', 'sqlite3'), default='mcap',
-                        help='storage of the output bag')
+                        help='storage of the output bag (default: mcap)')
     parser.add_argument('--no-video', action='store_true', help='no annotated video')
     parser.add_argument('--max-frames', type=int, help='process at most N frames')
     parser.add_argument('--fps', type=float,
                         help='stamp rate of video / image-folder frames (default: the '
                              f'video\'s, else {DEFAULT_FPS:g})')
     parser.add_argument('--frame-id', default=DEFAULT_FRAME_ID,
-                        help='header frame_id of video / image-folder frames')
+                        help='header frame_id of video / image-folder frames (default: '
+                             f'{DEFAULT_FRAME_ID})')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
 
@@ -416,6 +451,94 @@ def _make_pipeline(args: argparse.Namespace) -> Pipeline:
     return Pipeline(parameters, {INFERENCE_NODE: inference})
 
 
+class Outputs:
+    """What is written per frame: the output bag, COCO results, the frame table and the
+    annotated video (None: no video), all in directory ``out``."""
+
+    def __init__(self, out: Path, pipeline: Pipeline, storage: str, video_fps: float | None):
+        self.out = out
+        self.values = pipeline.values[DECODER_NODE]
+        self.params = pipeline.decoder.params
+        self.coco_mapping = coco17_mapping(self.params.labels)
+        self.results: list[dict] = []
+        self.frames: list[dict] = []
+        self.write_ms: list[float] = []
+        self.paths = {'bag': out / 'skeletons_bag', 'video': out / 'annotated.mp4',
+                      'keypoints': out / 'keypoints.json', 'frames': out / 'frames.json',
+                      'summary': out / 'summary.json'}
+        out.mkdir(parents=True, exist_ok=True)
+        for path in self.paths.values():
+            _clear_output(path)
+        self.storage = storage
+        self.writer, self.connections = open_bag_writer(
+            self.paths['bag'], storage, {SKELETON_TOPIC: SKELETON_TYPE, MARKER_TOPIC: MARKER_TYPE})
+        self.video = (AnnotatedVideo(self.paths['video'], video_fps)
+                      if video_fps is not None else None)
+
+    def add(self, index: int, frame: Frame, people: Sequence) -> None:
+        start = time.perf_counter()
+        header, params, values = frame.header, self.params, self.values
+        self.writer.write(self.connections[SKELETON_TOPIC], frame.log_time_ns, serialize_message(
+            messages.skeleton_array_msg(header, people, params.labels, params.edges)))
+        self.writer.write(self.connections[MARKER_TOPIC], frame.log_time_ns, serialize_message(
+            messages.marker_array_msg(header, people, params.edges,
+                                      pixel_size=values['marker_pixel_size'],
+                                      joint_diameter=values['marker_joint_diameter'],
+                                      line_width=values['marker_line_width'],
+                                      lifetime=values['marker_lifetime'])))
+        if self.coco_mapping:
+            self.results += people_to_coco(people, index, mapping=self.coco_mapping)
+        height, width = frame.image.shape[:2]
+        self.frames.append({'id': index, 'width': width, 'height': height,
+                            'stamp': {'sec': header.stamp.sec, 'nanosec': header.stamp.nanosec},
+                            'frame_id': header.frame_id, 'log_time_ns': frame.log_time_ns,
+                            'people': len(people)})
+        if self.video is not None:
+            self.video.write(draw_skeletons(to_bgr8(frame.image, frame.encoding), people,
+                                            params.edges, len(params.labels)))
+        self.write_ms.append((time.perf_counter() - start) * 1e3)
+
+    def close(self, source: ImageSource) -> None:
+        """Close the bag and video; write the JSON files (also after an error, so that
+        what was processed is kept)."""
+        self.writer.close()
+        if self.video is not None:
+            self.video.close()
+        if self.coco_mapping:
+            self.paths['keypoints'].write_text(json.dumps(self.results))
+        self.paths['frames'].write_text(json.dumps(
+            {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
+             'images': self.frames}, indent=1))
+
+    def describe(self) -> dict:
+        video = self.video is not None and self.video.frames > 0
+        return {'bag': str(self.paths['bag']), 'storage': self.storage,
+                'keypoints': str(self.paths['keypoints']) if self.coco_mapping else None,
+                'frames': str(self.paths['frames']),
+                'video': str(self.paths['video']) if video else None,
+                'video_codec': self.video.codec if video else None}
+
+
+def _estimate(frames: Iterator[Frame], pipeline: Pipeline, writer: ThreadPoolExecutor,
+              outputs: Outputs, progress) -> list[int]:
+    """People of each frame; their outputs are written by ``writer`` while the next
+    frame is estimated. Returns the number of people per frame."""
+    counts, pending = [], None
+    for index, frame in enumerate(frames):
+        try:
+            people = pipeline.process(frame.image, frame.encoding)
+        except ValueError as error:  # e.g. an image encoding the encoder refuses
+            raise InputError(f'frame {index}: {error}') from error
+        if pending is not None:
+            pending.result()  # raises the writer's error, if any
+        pending = writer.submit(outputs.add, index, frame, people)
+        counts.append(len(people))
+        progress.update()
+    if pending is not None:
+        pending.result()
+    return counts
+
+
 def process(args: argparse.Namespace) -> dict:
     """Run the tool; returns the summary. Raises InputError/ValueError/RuntimeError."""
     from tqdm import tqdm
@@ -424,100 +547,49 @@ def process(args: argparse.Namespace) -> dict:
         raise InputError(f'--max-frames must be at least 1, got {args.max_frames}')
     source = ImageSource(args.input, topic=args.topic, fps=args.fps, frame_id=args.frame_id)
     pipeline = _make_pipeline(args)
-    decoder_values = pipeline.values[DECODER_NODE]
-    params = pipeline.decoder.params
-    coco = tuple(params.labels) == COCO18_LABELS  # COCO results need the COCO-18 parts
-
-    out = Path(args.output_dir) if args.output_dir else default_output_dir(source.path)
-    out.mkdir(parents=True, exist_ok=True)
-    bag_path, video_path = out / 'skeletons_bag', out / 'annotated.mp4'
-    for path in (bag_path, video_path, out / 'keypoints.json', out / 'frames.json',
-                 out / 'summary.json'):
-        _clear_output(path)
-    print(f'process_bag: {source.describe()}; {pipeline.inference.backend.description} '
-          f'({pipeline.inference.reason})', file=sys.stderr)
-
-    total = source.count if args.max_frames is None else min(source.count or args.max_frames,
-                                                             args.max_frames)
-    results, frames, people_counts, other_ms = [], [], [], []
-    video = None if args.no_video else AnnotatedVideo(video_path, source.fps)
-    writer, connections = open_bag_writer(bag_path, args.output_storage,
-                                          {SKELETON_TOPIC: SKELETON_TYPE,
-                                           MARKER_TOPIC: MARKER_TYPE})
-    start = time.perf_counter()
     try:
-        with tqdm(total=total or None, unit='frame', file=sys.stderr, dynamic_ncols=True,
-                  disable=args.no_progress, desc='pose estimation') as progress:
-            t_read = time.perf_counter()
-            for index, frame in enumerate(source):
-                t0 = time.perf_counter()
-                try:
-                    people = pipeline.process(frame.image, frame.encoding)
-                except ValueError as error:  # e.g. an image encoding the encoder refuses
-                    raise InputError(f'frame {index}: {error}') from error
-                t1 = time.perf_counter()
-                header = frame.header
-                writer.write(connections[SKELETON_TOPIC], frame.log_time_ns, serialize_message(
-                    messages.skeleton_array_msg(header, people, params.labels, params.edges)))
-                writer.write(connections[MARKER_TOPIC], frame.log_time_ns, serialize_message(
-                    messages.marker_array_msg(
-                        header, people, params.edges,
-                        pixel_size=decoder_values['marker_pixel_size'],
-                        joint_diameter=decoder_values['marker_joint_diameter'],
-                        line_width=decoder_values['marker_line_width'],
-                        lifetime=decoder_values['marker_lifetime'])))
-                if coco:
-                    results += people_to_coco(people, index)
-                height, width = frame.image.shape[:2]
-                frames.append({'id': index, 'width': width, 'height': height,
-                               'stamp': {'sec': header.stamp.sec,
-                                         'nanosec': header.stamp.nanosec},
-                               'frame_id': header.frame_id, 'log_time_ns': frame.log_time_ns,
-                               'people': len(people)})
-                people_counts.append(len(people))
-                if video is not None:
-                    video.write(draw_skeletons(to_bgr8(frame.image, frame.encoding), people,
-                                               params.edges, len(params.labels)))
-                t2 = time.perf_counter()
-                # Reading (decoding the input) and writing the outputs: what is not the
-                # pipeline's encode/infer/decode.
-                other_ms.append((t0 - t_read + t2 - t1) * 1e3)
-                progress.update()
-                if args.max_frames is not None and index + 1 >= args.max_frames:
-                    break
-                t_read = time.perf_counter()
+        out = Path(args.output_dir) if args.output_dir else default_output_dir(source.path)
+        print(f'process_bag: {source.describe()}; {pipeline.inference.reason}', file=sys.stderr)
+        total = min(filter(None, (source.count, args.max_frames)), default=None)
+        start = time.perf_counter()
+        # Reading runs ahead in one thread, writing (messages, bag, drawing, video) trails
+        # in another, so the network works while they do (ONNX Runtime, OpenCV and
+        # sqlite release the GIL); one frame's writing at most is pending. The outputs
+        # live in the writer thread: sqlite3 connections belong to the thread that made
+        # them.
+        with ThreadPoolExecutor(1, thread_name_prefix='process_bag-writer') as writer:
+            outputs = writer.submit(Outputs, out, pipeline, args.output_storage,
+                                    None if args.no_video else source.fps).result()
+            frames = prefetch(itertools.islice(source, args.max_frames))
+            try:
+                with tqdm(total=total, unit='frame', file=sys.stderr, dynamic_ncols=True,
+                          disable=args.no_progress, desc='pose estimation') as progress:
+                    people_counts = _estimate(frames, pipeline, writer, outputs, progress)
+            finally:
+                frames.close()
+                writer.submit(outputs.close, source).result()
+        elapsed = time.perf_counter() - start
+        timings = pipeline.timings
     finally:
-        writer.close()
-        if video is not None:
-            video.close()
-    elapsed = time.perf_counter() - start
+        pipeline.inference.close()
 
-    if coco:
-        (out / 'keypoints.json').write_text(json.dumps(results))
-    (out / 'frames.json').write_text(json.dumps(
-        {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
-         'images': frames}, indent=1))
-    count = len(frames)
+    count = len(people_counts)
     counts = np.array(people_counts or [0])
+    median_ms = {stage: values['median_ms'] for stage, values in timings.summary().items()}
+    if outputs.write_ms:
+        # Overlapped with the network: only a bottleneck if close to encode+infer+decode.
+        median_ms['write'] = float(np.median(outputs.write_ms))
+    config = pipeline.encoder.config
     summary = {
         'input': source.describe(), 'frames': count,
         'people_per_frame': {'mean': float(counts.mean()), 'min': int(counts.min()),
                              'max': int(counts.max())},
         'fps': count / elapsed if elapsed > 0 else 0.0, 'seconds': elapsed,
-        'median_ms': {stage: values['median_ms']
-                      for stage, values in pipeline.timings.summary().items()},
-        'backend': pipeline.inference.backend.description,
-        'network_input': [int(pipeline.encoder.config.network_image_width),
-                          int(pipeline.encoder.config.network_image_height)],
-        'outputs': {'bag': str(bag_path), 'storage': args.output_storage,
-                    'keypoints': str(out / 'keypoints.json') if coco else None,
-                    'frames': str(out / 'frames.json'),
-                    'video': str(video_path) if video is not None and video.frames else None,
-                    'video_codec': video.codec if video is not None else None},
+        'median_ms': median_ms, 'backend': pipeline.inference.backend.description,
+        'network_input': [int(config.network_image_width), int(config.network_image_height)],
+        'outputs': outputs.describe(),
     }
-    if other_ms:
-        summary['median_ms']['read_write'] = float(np.median(other_ms))
-    (out / 'summary.json').write_text(json.dumps(summary, indent=1))
+    outputs.paths['summary'].write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The demo: multi-person 2D pose estimation of a recorded camera stream, offline, as
+# fast as this machine allows (process_bag runs encoder -> inference -> decoder in one
+# process, exactly as the nodes do).
+#
+# Usage: scripts/demo.sh            builds output/demo/input_bag (sensor_msgs/Image) from
+#                                   the sample frames (../shared/data/posetrack_bonn beside
+#                                   the checkout, else scikit-image's astronaut) and
+#                                   processes it
+#        scripts/demo.sh INPUT [process_bag options]
+#                                   processes INPUT instead: a rosbag2 (directory, .mcap or
+#                                   .db3), a video file or an image folder
+# Results go to output/demo/: annotated.mp4, keypoints.json (COCO), skeletons_bag/.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out="$repo/output/demo"
+input=
+if [ $# -gt 0 ]; then
+  [ -e "$1" ] || { echo "demo: input not found: $1" >&2; exit 2; }
+  input=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+  shift
+fi
+
+"$repo/scripts/setup.sh"
+# shellcheck source=scripts/env.sh
+source "$repo/scripts/env.sh"
+mkdir -p "$out"
+
+if [ -z "$input" ]; then
+  input="$out/input_bag"
+  rm -rf "$input"
+  python -m pose_estimation_ros.tools.make_bag sample "$input"
+fi
+
+python -m pose_estimation_ros.tools.process_bag "$input" --output-dir "$out" "$@"
+
+rel=${out#"$PWD"/}
+echo
+echo "Demo results in $rel/:"
+if [ -f "$out/annotated.mp4" ]; then
+  printf '  %-16s %s\n' 'annotated video' "$rel/annotated.mp4"
+fi
+if [ -f "$out/keypoints.json" ]; then
+  printf '  %-16s %s\n' 'COCO keypoints' "$rel/keypoints.json (frame stamps: $rel/frames.json)"
+fi
+printf '  %-16s %s\n' 'output bag' "$rel/skeletons_bag (/skeletons, /skeleton_markers)"
+printf '  %-16s %s\n' 'summary' "$rel/summary.json"
