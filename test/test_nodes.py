@@ -186,3 +186,15 @@ def test_bad_startup_configuration_stops_with_a_clear_message(ros, node_class, o
         overrides = overrides + _model_params()[:1]
     with pytest.raises(StartupError, match=message):
         node_class(context=ros.context, parameter_overrides=overrides)
+
+
+def test_decoder_overlay_works_on_sim_time_without_clock(ros):
+    """With use_sim_time and no /clock yet (a bag not playing), the decoder still
+    notices an overlay subscriber and subscribes to the images it needs."""
+    ros.add(OpenPoseDecoderNode(context=ros.context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)]))
+    node = ros.node('viewer')
+    camera = node.create_publisher(Image, 'image', RELIABLE)
+    overlays, overlay_sub = ros.collect(Image, 'overlay_image')
+    ros.wait_matched(subscription=overlay_sub)
+    ros.wait_matched(camera, count=1, timeout=10.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
@@ -48,7 +49,9 @@ class OpenPoseDecoderNode(Node):
         self._image_sub = None
         self._images: OrderedDict = OrderedDict()
         self._people: OrderedDict = OrderedDict()
-        self.create_timer(0.5, self._update_overlay_subscription)
+        # A steady clock: with use_sim_time, ROS time stands still until /clock runs.
+        self.create_timer(0.5, self._update_overlay_subscription,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _apply_parameters(self, values) -> None:
         """Live change: raises ValueError (change refused) unless the values are valid."""
