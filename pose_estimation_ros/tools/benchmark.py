@@ -108,6 +108,63 @@ def bench_messages(frame: np.ndarray, repeat: int) -> dict:
     }
 
 
+def bench_ros_graph(params_file: str, model: str, frames, threads: int) -> dict:
+    """Latency through the three nodes over DDS (single-process runner): an image is
+    published, the next one once its Skeleton2DArray is back. Compare with the
+    pipeline's in-process time per frame to see what topics and messages cost."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from pose_estimation_ros.msg import Skeleton2DArray
+    from pose_estimation_ros.nodes import messages
+    from pose_estimation_ros.nodes.pose_estimation import create_nodes
+
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', params_file], context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    nodes = create_nodes(context=context, parameter_overrides=[
+        Parameter('model_file_path', value=model),
+        Parameter('intra_op_num_threads', value=threads),
+        Parameter('input_qos', value='reliable')])
+    client = rclpy.create_node('benchmark_camera', context=context)
+    for node in nodes + [client]:
+        executor.add_node(node)
+    reliable = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+    publisher = client.create_publisher(Image, 'image', reliable)
+    received = []
+    client.create_subscription(Skeleton2DArray, 'skeletons',
+                               lambda msg: received.append(time.perf_counter()), 10)
+
+    def spin_until(predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise RuntimeError('the node graph did not answer in time')
+            executor.spin_once(timeout_sec=0.01)
+
+    try:
+        spin_until(lambda: publisher.get_subscription_count() >= 1, 20.0)
+        latencies = []
+        for index, frame in enumerate([frames[0]] + list(frames)):  # first: warm-up
+            msg = messages.array_to_image_msg(frame, 'bgr8', Header(frame_id='camera'))
+            msg.header.stamp.sec = index
+            sent = time.perf_counter()
+            publisher.publish(msg)
+            spin_until(lambda n=index + 1: len(received) >= n, 60.0)
+            if index:
+                latencies.append((received[-1] - sent) * 1e3)
+    finally:
+        executor.shutdown()
+        for node in nodes + [client]:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
+    return {'latency': _stats(latencies)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=30)
@@ -118,7 +175,8 @@ def main(argv=None) -> int:
                         help='ONNX Runtime intra-op threads (default 2: this machine)')
     parser.add_argument('--output', default=str(REPO / 'output' / 'benchmark.json'))
     parser.add_argument('--no-messages', action='store_true',
-                        help='skip the ROS message conversions (no rclpy needed)')
+                        help='skip the ROS message conversions and the node graph (no '
+                             'rclpy needed)')
     args = parser.parse_args(argv)
     if not Path(args.model).is_file():
         print(f'error: model {args.model} not found: run scripts/setup.sh', file=sys.stderr)
@@ -136,6 +194,7 @@ def main(argv=None) -> int:
                                                    frames, args.threads)
     if not args.no_messages:
         results['messages'] = bench_messages(frames[0], 200)
+        results['ros_graph'] = bench_ros_graph(args.params, args.model, frames, args.threads)
 
     print(f'{len(frames)} frames {results["frame_size"][0]}x{results["frame_size"][1]} '
           f'from {source}; ONNX Runtime, {args.threads} threads\n')
@@ -147,6 +206,10 @@ def main(argv=None) -> int:
               f'{r["fps"]:>6.1f} {r["people_per_frame"]:>7.1f}')
     for name, r in results.get('messages', {}).items():
         print(f'{name:>28}: {r["median_ms"]:.3f} ms median, {r["p90_ms"]:.3f} ms p90')
+    if 'ros_graph' in results:
+        r = results['ros_graph']['latency']
+        print(f'{"image -> skeletons over DDS":>28}: {r["median_ms"]:.1f} ms median, '
+              f'{r["p90_ms"]:.1f} ms p90 (three nodes, configured by {Path(args.params).name})')
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + '\n')
