@@ -34,15 +34,3 @@ if [ -z "$input" ]; then
 fi
 
 python -m pose_estimation_ros.tools.process_bag "$input" --output-dir "$out" "$@"
-
-rel=${out#"$PWD"/}
-echo
-echo "Demo results in $rel/:"
-if [ -f "$out/annotated.mp4" ]; then
-  printf '  %-16s %s\n' 'annotated video' "$rel/annotated.mp4"
-fi
-if [ -f "$out/keypoints.json" ]; then
-  printf '  %-16s %s\n' 'COCO keypoints' "$rel/keypoints.json (frame stamps: $rel/frames.json)"
-fi
-printf '  %-16s %s\n' 'output bag' "$rel/skeletons_bag (/skeletons, /skeleton_markers)"
-printf '  %-16s %s\n' 'summary' "$rel/summary.json"
