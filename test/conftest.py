@@ -38,10 +38,7 @@ def ros():
     try:
         yield harness
     finally:
-        executor.shutdown()
-        for node in harness.nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+        harness.close()
 
 
 class RosHarness:
@@ -49,6 +46,15 @@ class RosHarness:
         self.context = context
         self.executor = executor
         self.nodes = []
+
+    def close(self):
+        """Stop spinning, destroy the nodes, shut the context down."""
+        import rclpy
+
+        self.executor.shutdown()
+        for node in self.nodes:
+            node.destroy_node()
+        rclpy.shutdown(context=self.context)
 
     def add(self, node):
         self.nodes.append(node)

@@ -41,10 +41,7 @@ def runner(tmp_path):
     try:
         yield ros
     finally:
-        executor.shutdown()
-        for node in ros.nodes:
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+        ros.close()
 
 
 def _frame_msg(path, index):

@@ -6,7 +6,8 @@ import sys
 import rclpy
 from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                               ParameterException)
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                              SingleThreadedExecutor)
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 
@@ -41,22 +42,30 @@ def tensor_qos() -> QoSProfile:
     return QoSProfile(depth=2, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
-def node_main(node_class, args=None) -> int:
-    """Run one node until shutdown; a configuration error exits with status 1."""
+def run_nodes(name: str, node_classes, args=None) -> int:
+    """The ``main`` of an executable: create ``node_classes``, spin them (several on a
+    multi-threaded executor, so that stages of consecutive frames overlap) until
+    shutdown. A configuration error exits with status 1 and a message saying what to fix.
+    """
     rclpy.init(args=args)
-    node = None
+    nodes = []
     try:
-        node = node_class()
-        rclpy.spin(node)
+        for node_class in node_classes:
+            nodes.append(node_class())
+        executor = (MultiThreadedExecutor(num_threads=len(nodes)) if len(nodes) > 1
+                    else SingleThreadedExecutor())
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
     except StartupError:
         return 1  # already logged by startup_error
     except CONFIG_ERRORS as error:
-        print(f'[{node_class.__name__}] invalid configuration: {error}', file=sys.stderr)
+        print(f'[{name}] invalid configuration: {error}', file=sys.stderr)
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
+        for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -11,7 +11,7 @@ from pose_estimation_ros.core.encoder import ImageEncoder
 from pose_estimation_ros.core.params import ENCODER_NODE, ENCODER_PARAMETERS, encoder_config
 from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import input_qos, node_main, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import input_qos, run_nodes, startup_error, tensor_qos
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -64,7 +64,7 @@ class ImageEncoderNode(Node):
 
 
 def main(args=None):
-    return node_main(ImageEncoderNode, args)
+    return run_nodes('image_encoder_node', [ImageEncoderNode], args)
 
 
 if __name__ == '__main__':

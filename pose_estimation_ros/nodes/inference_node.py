@@ -14,7 +14,7 @@ from pose_estimation_ros.core.params import INFERENCE_NODE, INFERENCE_PARAMETERS
 from pose_estimation_ros.core.pipeline import InferenceStage
 from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import node_main, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import run_nodes, startup_error, tensor_qos
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -66,7 +66,7 @@ class InferenceNode(Node):
 
 
 def main(args=None):
-    return node_main(InferenceNode, args)
+    return run_nodes('inference_node', [InferenceNode], args)
 
 
 if __name__ == '__main__':

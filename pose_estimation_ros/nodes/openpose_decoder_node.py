@@ -17,7 +17,7 @@ from pose_estimation_ros.core.params import DECODER_NODE, DECODER_PARAMETERS, de
 from pose_estimation_ros.core.pipeline import extract_maps
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import input_qos, node_main, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import input_qos, run_nodes, startup_error, tensor_qos
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 # Frames kept to pair the overlay's images with their skeletons (by stamp).
@@ -123,7 +123,7 @@ class OpenPoseDecoderNode(Node):
 
 
 def main(args=None):
-    return node_main(OpenPoseDecoderNode, args)
+    return run_nodes('openpose_decoder_node', [OpenPoseDecoderNode], args)
 
 
 if __name__ == '__main__':

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-
-from pose_estimation_ros.nodes.common import CONFIG_ERRORS, StartupError
+from pose_estimation_ros.nodes.common import run_nodes
 from pose_estimation_ros.nodes.image_encoder_node import ImageEncoderNode
 from pose_estimation_ros.nodes.inference_node import InferenceNode
 from pose_estimation_ros.nodes.openpose_decoder_node import OpenPoseDecoderNode
@@ -37,27 +34,7 @@ def create_nodes(**kwargs) -> list:
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    nodes = []
-    try:
-        nodes = create_nodes()
-        executor = MultiThreadedExecutor(num_threads=len(nodes))
-        for node in nodes:
-            executor.add_node(node)
-        nodes[0].get_logger().info('pose estimation running (encoder, inference, decoder)')
-        executor.spin()
-    except StartupError:
-        return 1  # logged by the node
-    except CONFIG_ERRORS as error:
-        print(f'[pose_estimation] invalid configuration: {error}', file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_nodes('pose_estimation', NODE_CLASSES, args)
 
 
 if __name__ == '__main__':
