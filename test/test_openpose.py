@@ -11,9 +11,9 @@ from synthetic_pose import (NUM_PARTS, grid_of_people, render_heatmaps, render_m
                             render_trt_pose, skeleton, trt_pose_edges_paf)
 
 from pose_estimation_ros.core.geometry import ImageGeometry
-from pose_estimation_ros.core.openpose import (COCO18_EDGES, DecoderParams, OpenPoseDecoder,
-                                               Person, max_pool, split_network_outputs,
-                                               to_hwc)
+from pose_estimation_ros.core.openpose import (COCO18_EDGES, MATCHING_METHODS, DecoderParams,
+                                               OpenPoseDecoder, Person, max_pool,
+                                               split_network_outputs, to_hwc)
 
 ALL_EDGES = list(range(len(COCO18_EDGES)))
 
@@ -345,6 +345,41 @@ def sequential_greedy(ea, eb, score, etype):
     return taken
 
 
+def test_part_confidence_weight_prefers_the_joint_to_a_faint_peak_on_the_limb():
+    """A faint left-knee peak halfway along the thigh, whose PAF fades a little towards
+    the knee (as the network's do along long limbs): by PAF score alone the hip joins
+    that peak (its segment lies on the limb too) and the real knee and ankle are lost;
+    the part confidences pick the real knee."""
+    h, w = 45, 50
+    gt = skeleton(25.3, 18.4, 30.0)
+    out = render_mobilenet_thin([gt], h, w)
+    faint = np.full((NUM_PARTS, 2), np.nan)
+    faint[12] = 0.5 * (gt[11] + gt[12])
+    out[:, :, 12] = np.maximum(out[:, :, 12], 0.1 * render_heatmaps([faint], h, w)[:, :, 12])
+    below = (np.arange(h) + 0.5 > faint[12, 1])[:, None, None]
+    out[:, :, 27:29] *= np.where(below, 0.95, 1.0)  # left hip -> left knee field
+    (paf_only,) = decode(None, h, w, DecoderParams(part_confidence_weight=0.0), out=out)
+    assert np.abs(paf_only.dense(NUM_PARTS)[12, :2] - faint[12]).max() < 0.05
+    assert 13 not in paf_only.part_ids
+    (p,) = decode(None, h, w, out=out)
+    assert DecoderParams().part_confidence_weight > 0
+    match([p], [gt], tol=0.02)
+
+
+def test_part_confidence_weight_ranks_the_matching():
+    # Same PAF score, one candidate b a faint peak: the confident one is matched.
+    ea, eb = np.array([0, 0]), np.array([1, 2])
+    score, etype = np.array([0.80, 0.81]), np.zeros(2, dtype=np.int64)
+    conf = np.array([0.9, 0.9, 0.1])
+    for matching in MATCHING_METHODS:
+        dec = OpenPoseDecoder(DecoderParams(matching=matching))
+        assert dec.match_edges(ea, eb, score, etype)[1].tolist() == [2]
+        got = dec.match_edges(ea, eb, score, etype, conf)
+        assert got[1].tolist() == [1] and got[2].tolist() == [0.80]  # score unchanged
+        dec = OpenPoseDecoder(DecoderParams(matching=matching, part_confidence_weight=0.0))
+        assert dec.match_edges(ea, eb, score, etype, conf)[1].tolist() == [2]
+
+
 def test_vectorized_greedy_equals_sequential_greedy():
     dec = OpenPoseDecoder()
     rng = np.random.default_rng(5)
@@ -387,6 +422,8 @@ def test_hungarian_on_maps_recovers_people():
     ('threshold_part_counter', 19), ('threshold_object_score', -0.5),
     ('threshold_object_score', math.nan), ('threshold_split_score', -1.0),
     ('matching', 'auction'), ('nms_kernel_size', 4), ('nms_kernel_size', 1),
+    ('part_confidence_weight', -0.1), ('part_confidence_weight', 'x'),
+    ('part_confidence_weight', math.inf),
     ('refine_parts_coordinates', 'yes'), ('output_scale', (1.0, -2.0)),
     ('output_scale', (1.0, 2.0, 3.0)), ('edges', ((0, 18),)), ('edges', ((3, 3),)),
     ('edges_paf', ((19, 20),)), ('edges_paf', [(-1, 2)] * 19), ('labels', ('a', 'a')),

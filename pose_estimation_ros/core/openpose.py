@@ -16,14 +16,18 @@ Pure numpy/scipy (no ROS). Follows the steps and parameter names of NVIDIA Isaac
    a score above 0 and more than ``threshold_edge_sampling_counter`` samples whose dot
    product is above ``threshold_edge_score``. All pairs and samples at once;
 5. one-to-one matching per edge type (``matching``: ``greedy`` by score, or ``hungarian``,
-   the maximum total score);
-6. assembly: edges taken best first over all edge types join their candidates' groups
-   unless that would give a group two candidates of one part. Split graphs (Isaac): two
-   groups sharing parts whose candidates are within a summed distance below
-   ``threshold_split_score`` map cells are merged (the more confident candidate of each
-   shared part stays, the other's edges move onto it). People with fewer than
-   ``threshold_part_counter`` parts or a score below ``threshold_object_score`` are
-   dropped; score = (sum of part confidences + sum of edge scores) / number of parts;
+   the maximum total score), edges ranked by their score plus ``part_confidence_weight``
+   times the smaller confidence of their two parts: a faint spurious peak lying on a
+   limb scores on the PAF as well as the real part at the limb's end, the heatmap tells
+   them apart;
+6. assembly: edges taken best first (same ranking) over all edge types join their
+   candidates' groups unless that would give a group two candidates of one part.
+   Split graphs (Isaac): two groups sharing parts whose candidates are within a summed
+   distance below ``threshold_split_score`` map cells are merged (the more confident
+   candidate of each shared part stays, the other's edges move onto it). People with
+   fewer than ``threshold_part_counter`` parts or a score below
+   ``threshold_object_score`` are dropped; score = (sum of part confidences + sum of
+   edge scores) / number of parts;
 7. mapping to output pixels (source image through an ``ImageGeometry``, or
    ``output_scale``).
 
@@ -36,9 +40,11 @@ Differences from Isaac's implementation, on purpose: every edge type can start a
 people report the edges actually used; PAF samples are taken at the centres of
 ``edge_sampling_steps`` equal segments of the edge and interpolated bilinearly, always
 inside the map (Isaac rounds to the nearest cell from ``a`` up to, not including, ``b``);
-groups are assembled in decreasing edge score rather than edge type by edge type; a
-split needs shared parts (not only a positive distance); ``output_scale`` ``(sx, sy)``
-multiplies map coordinates (Isaac's ``[rows, cols]`` is the output image size).
+groups are assembled in decreasing edge score rather than edge type by edge type; edges
+are ranked with their parts' confidences too (``part_confidence_weight``; 0: by PAF
+score alone, as Isaac); a split needs shared parts (not only a positive distance);
+``output_scale`` ``(sx, sy)`` multiplies map coordinates (Isaac's ``[rows, cols]`` is
+the output image size).
 """
 from __future__ import annotations
 
@@ -94,6 +100,7 @@ def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
 class DecoderParams:
     """Parameters of :class:`OpenPoseDecoder` (Isaac SDK's names and meanings).
 
+    ``part_confidence_weight`` is this package's (see step 5 of the module doc).
     Distances are in heatmap cells. ``edges``/``edges_paf`` accept nested pairs or flat
     lists (ROS 2 parameters cannot nest). ``output_scale`` ``(sx, sy)`` multiplies map
     coordinates when set (``None``, empty or ``[0, 0]``: map through the image geometry
@@ -114,6 +121,7 @@ class DecoderParams:
     threshold_split_score: float = 2.0
     refine_parts_coordinates: bool = True
     matching: str = 'greedy'
+    part_confidence_weight: float = 0.1
     nms_kernel_size: int = 3
     output_scale: tuple[float, float] | None = None
 
@@ -184,6 +192,7 @@ class DecoderParams:
             bad('refine_parts_coordinates', 'must be true or false')
         if self.matching not in MATCHING_METHODS:
             bad('matching', f'must be one of {list(MATCHING_METHODS)}')
+        number('part_confidence_weight', 0.0)
         number('nms_kernel_size', 3, 15, integer=True)
         if self.nms_kernel_size % 2 == 0:
             bad('nms_kernel_size', 'must be odd, in [3, 15]')
@@ -353,7 +362,7 @@ class OpenPoseDecoder:
         part, row, col, conf = self.find_peaks(heat, maxpool_heatmaps)
         xy = self.refine_peaks(heat, part, row, col)
         ea, eb, score, etype = self.score_edges(pafs, part, xy)
-        ea, eb, score, etype = self.match_edges(ea, eb, score, etype)
+        ea, eb, score, etype = self.match_edges(ea, eb, score, etype, conf)
         groups, ea, eb = self.assemble(part, conf, xy, ea, eb, etype)
         return self._make_people(groups, ea, eb, score, etype, part, conf, xy, heat.shape,
                                  geometry)
@@ -487,16 +496,24 @@ class OpenPoseDecoder:
         ok = (counter > p.threshold_edge_sampling_counter) & (score > 0)
         return ia[ok], ib[ok], score[ok], etype[ok]
 
-    def match_edges(self, ea, eb, score, etype):
+    def match_edges(self, ea, eb, score, etype, conf=None):
         """One-to-one matching per edge type (step 5); returns the kept edges, best
-        first."""
+        first (their scores unchanged).
+
+        With ``conf`` (part confidence per candidate), edges are ranked by ``score +
+        part_confidence_weight * min(conf[a], conf[b])``, else by ``score``.
+        """
         if len(score) == 0:
             return ea, eb, score, etype
+        rank = score
+        weight = self.params.part_confidence_weight
+        if conf is not None and weight > 0:
+            rank = score + weight * np.minimum(conf[ea], conf[eb]).astype(np.float64)
         if self.params.matching == 'hungarian':
-            keep = _hungarian(ea, eb, score, etype)
+            keep = _hungarian(ea, eb, rank, etype)
         else:
-            keep = _greedy(ea, eb, score, etype)
-        keep = keep[np.argsort(-score[keep], kind='stable')]
+            keep = _greedy(ea, eb, rank, etype)
+        keep = keep[np.argsort(-rank[keep], kind='stable')]
         return ea[keep], eb[keep], score[keep], etype[keep]
 
     def assemble(self, part, conf, xy, ea, eb, etype):

@@ -151,6 +151,9 @@ DECODER_PARAMETERS = (
     Param('matching', _DEC.matching,
           'Per-edge-type one-to-one matching: greedy (by score) or hungarian (optimal).',
           None, False),
+    Param('part_confidence_weight', _DEC.part_confidence_weight,
+          'Edges are matched and assembled by PAF score + this x the smaller confidence '
+          'of their two parts (0: PAF score alone).', (0.0, 10.0), False),
     Param('nms_kernel_size', _DEC.nms_kernel_size,
           'Max-pool window (odd) of the peak search.', (3, 15), False),
     Param('output_scale', [0.0, 0.0],
