@@ -16,13 +16,19 @@ from pose_estimation_ros.core.openpose import (COCO18_EDGES, MATCHING_METHODS, D
                                                split_network_outputs, to_hwc)
 
 ALL_EDGES = list(range(len(COCO18_EDGES)))
+# synthetic_pose renders Gaussian peaks of sigma 1 cell: refine with that known width.
+RENDER_SIGMA = 1.0
+
+
+def decoder_params(**values) -> DecoderParams:
+    return DecoderParams(**{'refine_peak_sigma': RENDER_SIGMA, **values})
 
 
 def decode(people, height, width, params=None, *, out=None, geometry=None, **kwargs):
     """Render mobilenet_thin-like maps of ``people`` and decode them."""
     out = render_mobilenet_thin(people, height, width, **kwargs) if out is None else out
     heat, pafs, _ = split_network_outputs(out[None], layout='NHWC', heatmap_channels=(0, 18))
-    return OpenPoseDecoder(params or DecoderParams()).decode(heat, pafs, geometry=geometry)
+    return OpenPoseDecoder(params or decoder_params()).decode(heat, pafs, geometry=geometry)
 
 
 def match(found: list[Person], truth, tol: float):
@@ -74,7 +80,7 @@ def test_crossing_limbs(matching):
     b = skeleton(30.6, 20.2, 30.0)
     a[7] = b[4] + (2.5, 1.5)   # a's left wrist reaches over to b's right side
     b[4] = a[7] + (-5.5, 2.0)  # b's right wrist reaches back across a's forearm
-    found = decode([a, b], 48, 52, DecoderParams(matching=matching))
+    found = decode([a, b], 48, 52, decoder_params(matching=matching))
     match(found, [a, b], tol=0.05)
 
 
@@ -134,10 +140,10 @@ def split_neck_maps():
 
 def test_split_graphs_merged_below_threshold_split_score():
     gt, out = split_neck_maps()
-    apart = decode(None, 45, 50, DecoderParams(threshold_split_score=0.0,
+    apart = decode(None, 45, 50, decoder_params(threshold_split_score=0.0,
                                                threshold_part_counter=1), out=out)
     assert len(apart) == 2 and all(1 in p.part_ids for p in apart)
-    (merged,) = decode(None, 45, 50, DecoderParams(threshold_split_score=3.0), out=out)
+    (merged,) = decode(None, 45, 50, decoder_params(threshold_split_score=3.0), out=out)
     assert merged.part_ids.tolist() == list(range(NUM_PARTS))
     # The kept neck is one of the two peaks; every neck edge now starts there.
     assert abs(abs(merged.xy[1, 0] - gt[1, 0]) - 1.0) < 0.3
@@ -158,8 +164,8 @@ def test_threshold_heatmap():
     gt = skeleton(25.5, 20.5, 30.0)
     out = render_mobilenet_thin([gt], 45, 50)
     out[:, :, 4] *= 0.2  # a faint right wrist
-    low = decode(None, 45, 50, DecoderParams(threshold_heatmap=0.1), out=out)[0]
-    high = decode(None, 45, 50, DecoderParams(threshold_heatmap=0.3), out=out)[0]
+    low = decode(None, 45, 50, decoder_params(threshold_heatmap=0.1), out=out)[0]
+    high = decode(None, 45, 50, decoder_params(threshold_heatmap=0.3), out=out)[0]
     assert 4 in low.part_ids and 4 not in high.part_ids
 
 
@@ -167,8 +173,8 @@ def test_threshold_edge_size():
     gt = skeleton(25.5, 20.5, 30.0)
     gt[14] = gt[0] + (-1.2, -1.6)  # right eye 2 cells from the nose
     edge = COCO18_EDGES.index((0, 14))
-    small = decode([gt], 45, 50, DecoderParams(threshold_edge_size=1.5))[0]
-    large = decode([gt], 45, 50, DecoderParams(threshold_edge_size=2.5))[0]
+    small = decode([gt], 45, 50, decoder_params(threshold_edge_size=1.5))[0]
+    large = decode([gt], 45, 50, decoder_params(threshold_edge_size=2.5))[0]
     assert edge in small.edge_ids and edge not in large.edge_ids
 
 
@@ -177,8 +183,8 @@ def test_threshold_edge_score():
     out = render_mobilenet_thin([gt], 45, 50)
     out[:, :, [35, 36]] *= 0.3  # a weak right forearm field (edge 3-4)
     edge = COCO18_EDGES.index((3, 4))
-    loose = decode(None, 45, 50, DecoderParams(threshold_edge_score=0.2), out=out)[0]
-    strict = decode(None, 45, 50, DecoderParams(threshold_edge_score=0.4), out=out)[0]
+    loose = decode(None, 45, 50, decoder_params(threshold_edge_score=0.2), out=out)[0]
+    strict = decode(None, 45, 50, decoder_params(threshold_edge_score=0.4), out=out)[0]
     assert edge in loose.edge_ids and 4 in loose.part_ids
     assert edge not in strict.edge_ids and 4 not in strict.part_ids
 
@@ -190,8 +196,8 @@ def test_threshold_edge_sampling_counter():
     out = render_mobilenet_thin([gt], 45, 50)
     out[24:, :, 35:37] = 0.0  # field only on the half near the elbow: 4 samples count
     edge = COCO18_EDGES.index((3, 4))
-    three = decode(None, 45, 50, DecoderParams(threshold_edge_sampling_counter=3), out=out)
-    four = decode(None, 45, 50, DecoderParams(threshold_edge_sampling_counter=4), out=out)
+    three = decode(None, 45, 50, decoder_params(threshold_edge_sampling_counter=3), out=out)
+    four = decode(None, 45, 50, decoder_params(threshold_edge_sampling_counter=4), out=out)
     assert edge in three[0].edge_ids and edge not in four[0].edge_ids
 
 
@@ -212,8 +218,8 @@ def test_edge_length_penalty():
 
 def test_threshold_part_counter():
     gt = skeleton(25.5, 20.5, 30.0, missing=range(5, 18))  # 5 parts left
-    assert len(decode([gt], 45, 50, DecoderParams(threshold_part_counter=5))) == 1
-    assert decode([gt], 45, 50, DecoderParams(threshold_part_counter=6)) == []
+    assert len(decode([gt], 45, 50, decoder_params(threshold_part_counter=5))) == 1
+    assert decode([gt], 45, 50, decoder_params(threshold_part_counter=6)) == []
 
 
 def test_threshold_object_score():
@@ -222,9 +228,9 @@ def test_threshold_object_score():
     out[:, :, :NUM_PARTS] *= 0.5
     out[:, :, 19:] *= 0.5
     score = decode(None, 45, 50, out=out)[0].score
-    assert len(decode(None, 45, 50, DecoderParams(threshold_object_score=score - 0.01),
+    assert len(decode(None, 45, 50, decoder_params(threshold_object_score=score - 0.01),
                       out=out)) == 1
-    assert decode(None, 45, 50, DecoderParams(threshold_object_score=score + 0.01),
+    assert decode(None, 45, 50, decoder_params(threshold_object_score=score + 0.01),
                   out=out) == []
 
 
@@ -236,14 +242,14 @@ def test_nms_kernel_size():
     heat[:, :, 4] = np.maximum(heat[:, :, 4], 0.9 * render_heatmaps(
         [np.array([[np.nan] * 2] * 4 + [[12.5, 10.5]])], 45, 50, num_parts=5)[:, :, 4])
     for kernel, count in ((3, 2), (5, 1)):
-        part, _, _, _ = OpenPoseDecoder(DecoderParams(nms_kernel_size=kernel)).find_peaks(heat)
+        part, _, _, _ = OpenPoseDecoder(decoder_params(nms_kernel_size=kernel)).find_peaks(heat)
         assert np.count_nonzero(part == 4) == count
 
 
 def test_maxpool_tensor_is_used_when_given():
     people, h, w = grid_of_people(3, seed=3)
     heat, pafs, pool = (to_hwc(v, 'NCHW') for v in render_trt_pose(people, h, w))
-    dec = OpenPoseDecoder(DecoderParams(edges_paf=trt_pose_edges_paf()))
+    dec = OpenPoseDecoder(decoder_params(edges_paf=trt_pose_edges_paf()))
     with_pool = dec.find_peaks(np.ascontiguousarray(heat), pool)
     # A max-pool that equals the heatmap everywhere makes every cell above threshold a peak.
     every = dec.find_peaks(np.ascontiguousarray(heat), heat)
@@ -265,7 +271,7 @@ def test_refinement_gives_sub_cell_accuracy():
     people = [skeleton(x, 22.0 + rng.uniform(-0.5, 0.5), 28.0, jitter=0.5, rng=rng)
               for x in (15.0 + rng.uniform(0, 1), 45.0 + rng.uniform(0, 1))]
     fine = decode(people, 45, 60)
-    coarse = decode(people, 45, 60, DecoderParams(refine_parts_coordinates=False))
+    coarse = decode(people, 45, 60, decoder_params(refine_parts_coordinates=False))
     match(fine, people, tol=0.02)
     match(coarse, people, tol=0.51)  # cell centres only
     err = np.concatenate([np.abs(p.xy - min(people, key=lambda g: np.nanmax(
@@ -273,12 +279,34 @@ def test_refinement_gives_sub_cell_accuracy():
     assert err.max() > 0.3  # so the refined case above did something
 
 
+@pytest.mark.parametrize('sigma', [0.8, 1.3])
+def test_refinement_with_known_or_estimated_peak_width(sigma):
+    """A Gaussian peak of width sigma at a sub-cell position: the known-width fit
+    (refine_peak_sigma = sigma) and the per-peak estimate (0) find it exactly; a wrong
+    width scales the offset from the cell centre by (assumed / true)**2."""
+    x0, y0 = 10.5 + 0.3, 7.5 - 0.2  # cell (row 7, col 10) centre + offset
+    cy, cx = np.mgrid[0:15, 0:21] + 0.5
+    heat = np.exp(-((cx - x0) ** 2 + (cy - y0) ** 2) / (2 * sigma ** 2))[:, :, None]
+    heat = np.repeat(heat, 18, axis=2).astype(np.float32)
+    row, col, part = np.array([7]), np.array([10]), np.array([0])
+
+    def refined(width):
+        decoder = OpenPoseDecoder(DecoderParams(refine_peak_sigma=width))
+        return decoder.refine_peaks(heat, part, row, col)[0]
+
+    assert refined(sigma) == pytest.approx([x0, y0], abs=1e-4)
+    assert refined(0.0) == pytest.approx([x0, y0], abs=1e-4)
+    wrong = 1.1 * sigma
+    assert refined(wrong) - [10.5, 7.5] == pytest.approx(
+        np.array([0.3, -0.2]) * 1.1 ** 2, abs=1e-4)
+
+
 def test_cell_centre_convention_and_output_scale():
     gt = skeleton(25.5, 20.5, 30.0)  # every part on a cell centre
     gt = np.floor(gt) + 0.5
-    (p,) = decode([gt], 45, 50, DecoderParams(output_scale=(8.0, 4.0)))
+    (p,) = decode([gt], 45, 50, decoder_params(output_scale=(8.0, 4.0)))
     assert np.allclose(p.xy, gt[p.part_ids] * (8.0, 4.0), atol=1e-6)
-    (q,) = decode([gt], 45, 50, DecoderParams(refine_parts_coordinates=False))
+    (q,) = decode([gt], 45, 50, decoder_params(refine_parts_coordinates=False))
     assert np.allclose(q.xy, gt[q.part_ids], atol=1e-9)
 
 
@@ -300,7 +328,7 @@ def test_source_coordinates_through_image_geometry(keep_aspect_ratio):
     tol = 0.05 * max(stride) / min(geometry.scale_x, geometry.scale_y)
     match(found, truth_src, tol=tol)
     # Output scale overrides the geometry.
-    scaled = decode(truth_map, map_h, map_w, DecoderParams(output_scale=(2.0, 3.0)),
+    scaled = decode(truth_map, map_h, map_w, decoder_params(output_scale=(2.0, 3.0)),
                     geometry=geometry)
     match(scaled, [g * (2.0, 3.0) for g in truth_map], tol=0.2)
 
@@ -310,7 +338,7 @@ def test_nchw_trt_pose_layout_equals_nhwc_mobilenet_layout():
     nhwc = decode(people, h, w)
     heat, pafs, pool = split_network_outputs(*render_trt_pose(people, h, w), layout='NCHW')
     assert heat.shape == (h, w, NUM_PARTS) and pafs.shape == (h, w, 38)
-    nchw = OpenPoseDecoder(DecoderParams(edges_paf=trt_pose_edges_paf())).decode(
+    nchw = OpenPoseDecoder(decoder_params(edges_paf=trt_pose_edges_paf())).decode(
         heat, pafs, pool)
     match(nchw, people, tol=0.05)
     assert [p.score for p in nchw] == pytest.approx([p.score for p in nhwc], abs=1e-4)
@@ -358,7 +386,7 @@ def test_part_confidence_weight_prefers_the_joint_to_a_faint_peak_on_the_limb():
     out[:, :, 12] = np.maximum(out[:, :, 12], 0.1 * render_heatmaps([faint], h, w)[:, :, 12])
     below = (np.arange(h) + 0.5 > faint[12, 1])[:, None, None]
     out[:, :, 27:29] *= np.where(below, 0.95, 1.0)  # left hip -> left knee field
-    (paf_only,) = decode(None, h, w, DecoderParams(part_confidence_weight=0.0), out=out)
+    (paf_only,) = decode(None, h, w, decoder_params(part_confidence_weight=0.0), out=out)
     assert np.abs(paf_only.dense(NUM_PARTS)[12, :2] - faint[12]).max() < 0.05
     assert 13 not in paf_only.part_ids
     (p,) = decode(None, h, w, out=out)
@@ -372,11 +400,11 @@ def test_part_confidence_weight_ranks_the_matching():
     score, etype = np.array([0.80, 0.81]), np.zeros(2, dtype=np.int64)
     conf = np.array([0.9, 0.9, 0.1])
     for matching in MATCHING_METHODS:
-        dec = OpenPoseDecoder(DecoderParams(matching=matching))
+        dec = OpenPoseDecoder(decoder_params(matching=matching))
         assert dec.match_edges(ea, eb, score, etype)[1].tolist() == [2]
         got = dec.match_edges(ea, eb, score, etype, conf)
         assert got[1].tolist() == [1] and got[2].tolist() == [0.80]  # score unchanged
-        dec = OpenPoseDecoder(DecoderParams(matching=matching, part_confidence_weight=0.0))
+        dec = OpenPoseDecoder(decoder_params(matching=matching, part_confidence_weight=0.0))
         assert dec.match_edges(ea, eb, score, etype, conf)[1].tolist() == [2]
 
 
@@ -398,9 +426,9 @@ def test_greedy_and_hungarian_differ():
     # a0-b0 0.9 is the best edge, but a0-b1 0.8 + a1-b0 0.7 is the best total.
     ea, eb = np.array([0, 0, 1]), np.array([2, 3, 2])
     score, etype = np.array([0.9, 0.8, 0.7]), np.zeros(3, dtype=np.int64)
-    greedy = OpenPoseDecoder(DecoderParams(matching='greedy')).match_edges(ea, eb, score,
+    greedy = OpenPoseDecoder(decoder_params(matching='greedy')).match_edges(ea, eb, score,
                                                                           etype)
-    hungarian = OpenPoseDecoder(DecoderParams(matching='hungarian')).match_edges(
+    hungarian = OpenPoseDecoder(decoder_params(matching='hungarian')).match_edges(
         ea, eb, score, etype)
     assert list(zip(greedy[0], greedy[1])) == [(0, 2)]
     assert sorted(zip(hungarian[0], hungarian[1])) == [(0, 3), (1, 2)]
@@ -409,7 +437,7 @@ def test_greedy_and_hungarian_differ():
 
 def test_hungarian_on_maps_recovers_people():
     people, h, w = grid_of_people(6, jitter=1.0, seed=2)
-    match(decode(people, h, w, DecoderParams(matching='hungarian')), people, tol=0.05)
+    match(decode(people, h, w, decoder_params(matching='hungarian')), people, tol=0.05)
 
 
 # ---------------------------------------------------------------- parameters
@@ -424,6 +452,7 @@ def test_hungarian_on_maps_recovers_people():
     ('matching', 'auction'), ('nms_kernel_size', 4), ('nms_kernel_size', 1),
     ('part_confidence_weight', -0.1), ('part_confidence_weight', 'x'),
     ('part_confidence_weight', math.inf),
+    ('refine_peak_sigma', -1.0), ('refine_peak_sigma', math.nan),
     ('refine_parts_coordinates', 'yes'), ('output_scale', (1.0, -2.0)),
     ('output_scale', (1.0, 2.0, 3.0)), ('edges', ((0, 18),)), ('edges', ((3, 3),)),
     ('edges_paf', ((19, 20),)), ('edges_paf', [(-1, 2)] * 19), ('labels', ('a', 'a')),

@@ -6,9 +6,9 @@ Pure numpy/scipy (no ROS). Follows the steps and parameter names of NVIDIA Isaac
 1. NMS: a cell is a peak when equal to the max-pool of its ``nms_kernel_size``
    neighbourhood (the network's max-pooled tensor when given);
 2. part candidates: peaks above ``threshold_heatmap``, confidence = heatmap value;
-   positions refined to sub-cell precision when ``refine_parts_coordinates`` (a parabola
-   through the log of the peak and its two neighbours per axis, exact for Gaussian blobs;
-   done before edge scoring, so the edges use the refined positions too);
+   positions refined to sub-cell precision when ``refine_parts_coordinates`` (a Gaussian
+   of width ``refine_peak_sigma`` fitted to the log of the peak and its two neighbours
+   per axis; done before edge scoring, so the edges use the refined positions too);
 3. edge candidates: every pair of candidates of the two parts of each ``edges`` entry,
    pairs closer than ``threshold_edge_size`` (map cells) skipped;
 4. edge score: mean over ``edge_sampling_steps`` samples of dot(PAF, unit vector a->b)
@@ -100,7 +100,8 @@ def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
 class DecoderParams:
     """Parameters of :class:`OpenPoseDecoder` (Isaac SDK's names and meanings).
 
-    ``part_confidence_weight`` is this package's (see step 5 of the module doc).
+    ``part_confidence_weight`` and ``refine_peak_sigma`` are this package's (steps 5
+    and 7 of the module doc).
     Distances are in heatmap cells. ``edges``/``edges_paf`` accept nested pairs or flat
     lists (ROS 2 parameters cannot nest). ``output_scale`` ``(sx, sy)`` multiplies map
     coordinates when set (``None``, empty or ``[0, 0]``: map through the image geometry
@@ -120,6 +121,7 @@ class DecoderParams:
     threshold_object_score: float = 0.4
     threshold_split_score: float = 2.0
     refine_parts_coordinates: bool = True
+    refine_peak_sigma: float = 1.1
     matching: str = 'greedy'
     part_confidence_weight: float = 0.1
     nms_kernel_size: int = 3
@@ -193,6 +195,7 @@ class DecoderParams:
         if self.matching not in MATCHING_METHODS:
             bad('matching', f'must be one of {list(MATCHING_METHODS)}')
         number('part_confidence_weight', 0.0)
+        number('refine_peak_sigma', 0.0, 10.0)
         number('nms_kernel_size', 3, 15, integer=True)
         if self.nms_kernel_size % 2 == 0:
             bad('nms_kernel_size', 'must be odd, in [3, 15]')
@@ -413,10 +416,13 @@ class OpenPoseDecoder:
         """(N, 2) float64 peak positions ``x, y`` in map coordinates (cell centre
         ``index + 0.5``).
 
-        With ``refine_parts_coordinates``, along each axis a parabola is fitted through
-        the log of the peak and its two neighbours (exact for a Gaussian blob, the shape
-        the networks are trained to output); at the map border or on a flat top that axis
-        stays at the cell centre.
+        With ``refine_parts_coordinates``, along each axis a Gaussian is fitted to the
+        log of the peak and its two neighbours (the networks are trained to output
+        Gaussian blobs): of known width ``refine_peak_sigma`` (cells), the offset is
+        ``sigma**2 * (log right - log left) / 2``; with ``refine_peak_sigma`` 0 the width
+        is estimated per peak (a parabola through the three log values; on a flat top
+        that axis stays at the cell centre). At the map border an axis stays at the cell
+        centre. Offsets are clipped to half a cell.
         """
         xy = np.empty((len(part), 2), dtype=np.float64)
         xy[:, 0] = col + 0.5
@@ -432,8 +438,11 @@ class OpenPoseDecoder:
         v = heat[np.stack([row, row, row, up, down]),
                  np.stack([col, left, right, col, col]), part]
         v = np.log(np.maximum(v, 1e-6, dtype=np.float64))
+        sigma = self.params.refine_peak_sigma
         for axis, lo, hi, inner in ((0, 1, 2, inner_x), (1, 3, 4, inner_y)):
-            curvature = v[lo] - 2 * v[0] + v[hi]
+            # second difference of the log: -1 / sigma**2 for a Gaussian
+            curvature = (np.full(len(part), -1.0 / sigma ** 2) if sigma > 0
+                         else v[lo] - 2 * v[0] + v[hi])
             ok = inner & (curvature < 0)
             offset = 0.5 * (v[lo] - v[hi]) / np.where(ok, curvature, -1.0)
             xy[:, axis] += np.where(ok, np.clip(offset, -0.5, 0.5), 0.0)
