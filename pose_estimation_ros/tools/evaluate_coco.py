@@ -33,7 +33,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pose_estimation_ros.core.coco import STAT_NAMES, evaluate_keypoints, people_to_coco
+from pose_estimation_ros.core.coco import (STAT_NAMES, coco17_mapping, evaluate_keypoints,
+                                           people_to_coco)
 from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, ENCODER_NODE,
                                              INFERENCE_NODE, NODE_PARAMETERS, defaults,
                                              load_parameters_file)
@@ -73,6 +74,10 @@ def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(annotations))
+    mapping = coco17_mapping(pipeline.decoder.params.labels)
+    if mapping is None:
+        raise ValueError('the decoder labels do not name all 17 COCO keypoints: '
+                         f'{list(pipeline.decoder.params.labels)}')
     cfg = pipeline.encoder.config
     # Cache key: model file, input size, letterbox.
     model = Path(pipeline.values[INFERENCE_NODE]['model_file_path'])
@@ -106,7 +111,7 @@ def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
         people = pipeline.decode(outputs, geometry)
         if k:
             times.append(time.perf_counter() - start)
-            results += people_to_coco(people, image_id)
+            results += people_to_coco(people, image_id, mapping=mapping)
     stats = evaluate_keypoints(gt, results, image_ids=image_ids)
     return Evaluation(stats, results, np.asarray(times) * 1e3, len(image_ids))
 

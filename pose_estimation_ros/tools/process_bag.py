@@ -49,7 +49,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from pose_estimation_ros.core.coco import COCO17_LABELS, people_to_coco
+from pose_estimation_ros.core.coco import coco17_mapping, people_to_coco
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
 from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
 from pose_estimation_ros.core.pipeline import Pipeline
@@ -386,14 +386,6 @@ class AnnotatedVideo:
 
 
 # ------------------------------------------------------------------ processing
-def coco17_mapping(labels: Sequence[str]) -> tuple[int, ...] | None:
-    """Part id of each COCO-17 keypoint in a topology, by name (any order, extra parts
-    such as neck ignored); None when a COCO keypoint is missing (no COCO results)."""
-    if not set(COCO17_LABELS) <= set(labels):
-        return None
-    return tuple(list(labels).index(name) for name in COCO17_LABELS)
-
-
 def _clear_output(path: Path) -> None:
     """Remove a previous run's output (a rosbag2 directory or a file) before writing."""
     if path.is_dir():
