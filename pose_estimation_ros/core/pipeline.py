@@ -42,6 +42,14 @@ def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
                                  heatmap_channels=(start, stop))
 
 
+def stats_ms(values_ms) -> dict[str, float]:
+    """Median, 90th percentile, minimum and count of times in milliseconds."""
+    values = np.asarray(values_ms, dtype=np.float64)
+    return {'median_ms': round(float(np.median(values)), 3),
+            'p90_ms': round(float(np.percentile(values, 90)), 3),
+            'min_ms': round(float(values.min()), 3), 'n': int(values.size)}
+
+
 @dataclass
 class Timings:
     """Milliseconds per stage of the frames processed so far."""
@@ -51,9 +59,7 @@ class Timings:
     decode: list = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {stage: {'median_ms': float(np.median(v)), 'p90_ms': float(np.percentile(v, 90)),
-                        'frames': len(v)}
-                for stage, v in (('encode', self.encode), ('infer', self.infer),
+        return {stage: stats_ms(v) for stage, v in (('encode', self.encode), ('infer', self.infer),
                                  ('decode', self.decode)) if v}
 
 

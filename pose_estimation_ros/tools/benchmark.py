@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from pose_estimation_ros.core.params import load_parameters_file
-from pose_estimation_ros.core.pipeline import Pipeline
+from pose_estimation_ros.core.pipeline import Pipeline, stats_ms
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO.parent / 'shared' / 'data' / 'posetrack_bonn' / 'images'
@@ -41,20 +41,13 @@ def sample_frames(count: int) -> tuple[list[np.ndarray], str]:
     return [frames[i % len(frames)] for i in range(count)], source
 
 
-def _stats(values_ms) -> dict[str, float]:
-    values = np.asarray(values_ms, dtype=np.float64)
-    return {'median_ms': round(float(np.median(values)), 3),
-            'p90_ms': round(float(np.percentile(values, 90)), 3),
-            'min_ms': round(float(values.min()), 3), 'n': int(values.size)}
-
-
 def _time(function, repeat: int) -> dict[str, float]:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         function()
         times.append((time.perf_counter() - t0) * 1e3)
-    return _stats(times)
+    return stats_ms(times)
 
 
 def bench_pipeline(params, model: str, size: tuple[int, int], frames, threads: int) -> dict:
@@ -70,9 +63,7 @@ def bench_pipeline(params, model: str, size: tuple[int, int], frames, threads: i
     for frame in frames:
         people.append(len(pipeline.process(frame, 'bgr8')))
     elapsed = time.perf_counter() - t0
-    result = {stage: _stats(v) for stage, v in (('encode', pipeline.timings.encode),
-                                                ('infer', pipeline.timings.infer),
-                                                ('decode', pipeline.timings.decode))}
+    result = pipeline.timings.summary()
     result['fps'] = round(len(frames) / elapsed, 2)
     result['people_per_frame'] = round(float(np.mean(people)), 2)
     return result
@@ -162,7 +153,7 @@ def bench_ros_graph(params_file: str, model: str, frames, threads: int) -> dict:
         for node in nodes + [client]:
             node.destroy_node()
         rclpy.shutdown(context=context)
-    return {'latency': _stats(latencies)}
+    return {'latency': stats_ms(latencies)}
 
 
 def main(argv=None) -> int:
