@@ -17,63 +17,33 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-PACKAGE = 'pose_estimation_ros'
+# The nodes, their launch-argument parameters and remappings are described once, in the
+# package (the tests start the same executables with the same arguments from it).
+from pose_estimation_ros.nodes.graph import (DEFAULT_PARAMS_FILE, LAUNCH_ARGUMENTS, PACKAGE,
+                                             PIPELINE)
 
 
 def generate_launch_description():
     share = FindPackageShare(PACKAGE)
-    arguments = [
-        DeclareLaunchArgument('image_topic', default_value='/image_raw',
-                              description='Camera image topic (sensor_msgs/Image)'),
-        DeclareLaunchArgument('compressed', default_value='false',
-                              description='Also subscribe to <image_topic>/compressed '
-                                          '(sensor_msgs/CompressedImage)'),
-        DeclareLaunchArgument('params_file',
-                              default_value=PathJoinSubstitution(
-                                  [share, 'config', 'mobilenet_thin.yaml']),
-                              description='Parameters file of the three nodes'),
-        DeclareLaunchArgument('model_file', default_value='',
-                              description='ONNX model (empty: the installed mobilenet_thin)'),
-        DeclareLaunchArgument('backend', default_value='auto',
-                              description='Inference backend: auto, tensorrt or onnxruntime'),
-        DeclareLaunchArgument('namespace', default_value='',
-                              description='Namespace of the nodes and their topics'),
-        DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='Use /clock (e.g. with ros2 bag play --clock)'),
-        DeclareLaunchArgument('log_level', default_value='info',
-                              description='Log level of the nodes'),
-        DeclareLaunchArgument('rviz', default_value='false',
-                              description='Start RViz with config/pose_estimation.rviz'),
-    ]
-    image_topic = LaunchConfiguration('image_topic')
-    params_file = LaunchConfiguration('params_file')
-    use_sim_time = LaunchConfiguration('use_sim_time')
-    common = {'package': PACKAGE, 'output': 'screen',
-              'arguments': ['--ros-args', '--log-level', LaunchConfiguration('log_level')]}
-    sim_time = {'use_sim_time': ParameterValue(use_sim_time, value_type=bool)}
-
+    defaults = {'params_file': PathJoinSubstitution([share, 'config', DEFAULT_PARAMS_FILE])}
+    arguments = [DeclareLaunchArgument(a.name, description=a.description,
+                                       default_value=defaults.get(a.name, a.default))
+                 for a in LAUNCH_ARGUMENTS]
+    sim_time = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'),
+                                               value_type=bool)}
     nodes = [
-        Node(executable='image_encoder_node', name='image_encoder',
-             parameters=[params_file, sim_time, {
-                 'subscribe_compressed': ParameterValue(LaunchConfiguration('compressed'),
-                                                        value_type=bool)}],
-             remappings=[('image', image_topic),
-                         ('image/compressed', [image_topic, '/compressed'])],
-             **common),
-        Node(executable='inference_node', name='inference',
-             # value_type str: an empty model_file stays '' (the installed model).
-             parameters=[params_file, sim_time, {
-                 'model_file_path': ParameterValue(LaunchConfiguration('model_file'),
-                                                   value_type=str),
-                 'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str)}],
-             **common),
-        # The decoder draws the overlay on the camera images.
-        Node(executable='openpose_decoder_node', name='openpose_decoder',
-             parameters=[params_file, sim_time], remappings=[('image', image_topic)],
-             **common),
-        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
-             arguments=['-d', PathJoinSubstitution([share, 'config', 'pose_estimation.rviz'])],
-             parameters=[sim_time], condition=IfCondition(LaunchConfiguration('rviz'))),
-    ]
+        Node(package=PACKAGE, executable=node.executable, name=node.name, output='screen',
+             arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
+             parameters=[LaunchConfiguration('params_file'), sim_time, {
+                 # value_type str: an empty model_file stays '' (the installed model).
+                 parameter: ParameterValue(LaunchConfiguration(argument), value_type=kind)
+                 for parameter, argument, kind in node.argument_parameters}],
+             remappings=[(source, [LaunchConfiguration(argument), suffix])
+                         for source, (argument, suffix) in node.remappings])
+        for node in PIPELINE]
+    nodes.append(Node(
+        package='rviz2', executable='rviz2', name='rviz2', output='screen',
+        arguments=['-d', PathJoinSubstitution([share, 'config', 'pose_estimation.rviz'])],
+        parameters=[sim_time], condition=IfCondition(LaunchConfiguration('rviz'))))
     return LaunchDescription(
         arguments + [GroupAction([PushRosNamespace(LaunchConfiguration('namespace')), *nodes])])

@@ -1,16 +1,21 @@
 """launch/pose_estimation.launch.py and config/ against the package: executables, node
-names, parameter files and the RViz config.
+names, parameter files, remappings and the RViz config.
 
-``ros2 launch`` (launch, launch_ros) is not installable in this environment, so the
-launch file is read as Python source (its AST) for what it starts; where ``launch`` and
-``launch_ros`` are installed, generate_launch_description() is also built.
+``ros2 launch`` (launch, launch_ros) is not installable in this environment. The launch
+file is run here against small recording stand-ins of the launch API classes it uses
+(each records the arguments it was built with, nothing more), to check what it would
+start; where launch and launch_ros are installed, the real generate_launch_description()
+is built too. What the processes really receive is tested by test_graph.py, which starts
+the installed executables with pose_estimation_ros.nodes.graph.command_line, the same
+description the launch file is built from.
 """
 from __future__ import annotations
 
-import ast
 import importlib.util
 import py_compile
 import re
+import sys
+import types
 
 import pytest
 import yaml
@@ -18,6 +23,8 @@ import yaml
 from conftest import REPO
 from pose_estimation_ros.core.params import (INFERENCE_PARAMETERS, NODE_PARAMETERS,
                                              load_parameters_file)
+from pose_estimation_ros.nodes.graph import (LAUNCH_ARGUMENTS, PIPELINE, GraphNode,
+                                             command_line)
 
 LAUNCH_FILE = REPO / 'launch' / 'pose_estimation.launch.py'
 CONFIG = REPO / 'config'
@@ -39,85 +46,63 @@ def _launch_available() -> bool:
         return False
 
 
-# ------------------------------------------------------------------ reading the source
-class LaunchSource:
-    """What the launch file declares, read from its AST: launch arguments, Node calls
-    (with ``**common`` keyword dicts and module constants resolved) and the config
-    files it joins into paths."""
+class Recorded:
+    """Stand-in for a launch API class: keeps its constructor arguments."""
 
-    def __init__(self, path):
-        self.tree = ast.parse(path.read_text(), str(path))
-        self.constants = {}
-        self.dicts = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-                    node.targets[0], ast.Name):
-                if isinstance(node.value, ast.Constant):
-                    self.constants[node.targets[0].id] = node.value.value
-                elif isinstance(node.value, ast.Dict):
-                    self.dicts[node.targets[0].id] = node.value
-        self.calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)
-                      and isinstance(n.func, ast.Name)]
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
 
-    def value(self, node):
-        """A constant (or a module constant's value); None for anything computed."""
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            return self.constants.get(node.id)
-        return None
-
-    def keywords(self, call: ast.Call) -> dict:
-        """{keyword: AST value} of a call, ``**name`` dicts expanded."""
-        result = {}
-        for keyword in call.keywords:
-            if keyword.arg is None and isinstance(keyword.value, ast.Name):
-                spread = self.dicts[keyword.value.id]
-                result.update({self.value(k): v for k, v in zip(spread.keys, spread.values)})
-            else:
-                result[keyword.arg] = keyword.value
-        return result
-
-    def arguments(self) -> dict:
-        """{launch argument: default (None when computed)} of DeclareLaunchArgument."""
-        found = {}
-        for call in self.calls:
-            if call.func.id == 'DeclareLaunchArgument':
-                default = self.keywords(call).get('default_value')
-                found[self.value(call.args[0])] = None if default is None else \
-                    self.value(default)
-        return found
-
-    def nodes(self) -> list[dict]:
-        found = []
-        for call in self.calls:
-            if call.func.id != 'Node':
-                continue
-            kw = self.keywords(call)
-            remaps = {}
-            for pair in getattr(kw.get('remappings'), 'elts', []):
-                remaps[self.value(pair.elts[0])] = pair.elts[1]
-            found.append({'package': self.value(kw['package']),
-                          'executable': self.value(kw['executable']),
-                          'name': self.value(kw.get('name')), 'remappings': remaps,
-                          'condition': kw.get('condition'),
-                          'parameters': kw.get('parameters')})
-        return found
-
-    def config_files(self) -> set[str]:
-        """Files under config/ named in PathJoinSubstitution([..., 'config', file])."""
-        files = set()
-        for call in self.calls:
-            if call.func.id == 'PathJoinSubstitution':
-                parts = [self.value(e) for e in call.args[0].elts]
-                if 'config' in parts:
-                    files.add('/'.join(str(p) for p in parts[parts.index('config') + 1:]))
-        return files
+    def __repr__(self):
+        return f'{type(self).__name__}{self.args}{self.kwargs}'
 
 
-@pytest.fixture(scope='module')
-def source() -> LaunchSource:
-    return LaunchSource(LAUNCH_FILE)
+_LAUNCH_API = {
+    'launch': ['LaunchDescription'],
+    'launch.actions': ['DeclareLaunchArgument', 'GroupAction'],
+    'launch.conditions': ['IfCondition'],
+    'launch.substitutions': ['LaunchConfiguration', 'PathJoinSubstitution'],
+    'launch_ros.actions': ['Node', 'PushRosNamespace'],
+    'launch_ros.parameter_descriptions': ['ParameterValue'],
+    'launch_ros.substitutions': ['FindPackageShare'],
+}
+
+
+def _run_launch_file(monkeypatch):
+    """generate_launch_description() of the launch file, built from recording classes."""
+    for module_name, classes in _LAUNCH_API.items():
+        module = types.ModuleType(module_name)
+        for name in classes:
+            setattr(module, name, type(name, (Recorded,), {}))
+        monkeypatch.setitem(sys.modules, module_name, module)
+    spec = importlib.util.spec_from_file_location('pose_estimation_launch', LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generate_launch_description()
+
+
+def _text(value):
+    """A recorded substitution as readable text ('$name' for a launch configuration)."""
+    if isinstance(value, (list, tuple)):
+        return ''.join(_text(v) for v in value)
+    if type(value).__name__ == 'LaunchConfiguration':
+        return '$' + value.args[0]
+    if type(value).__name__ == 'PathJoinSubstitution':
+        return '/'.join(_text(v) for v in value.args[0])
+    if type(value).__name__ == 'FindPackageShare':
+        return f'<share {value.args[0]}>'
+    return str(value)
+
+
+@pytest.fixture
+def description(monkeypatch):
+    return _run_launch_file(monkeypatch)
+
+
+def _nodes(description):
+    [group] = [a for a in description.args[0] if type(a).__name__ == 'GroupAction']
+    namespace, *nodes = group.args[0]
+    assert _text(namespace.args[0]) == '$namespace'
+    return [n.kwargs for n in nodes]
 
 
 def cmake_executables() -> set[str]:
@@ -126,24 +111,31 @@ def cmake_executables() -> set[str]:
 
 
 # ------------------------------------------------------------------ tests
-def test_launch_file_compiles_and_declares_its_arguments(source, tmp_path):
+def test_launch_file_compiles_and_declares_its_arguments(description, tmp_path):
     py_compile.compile(str(LAUNCH_FILE), cfile=str(tmp_path / 'launch.pyc'), doraise=True)
-    declared = source.arguments()
-    assert declared == EXPECTED_ARGUMENTS
+    declared = {a.args[0]: a.kwargs['default_value'] for a in description.args[0]
+                if type(a).__name__ == 'DeclareLaunchArgument'}
+    assert set(declared) == set(EXPECTED_ARGUMENTS)
+    for name, default in EXPECTED_ARGUMENTS.items():
+        if default is not None:
+            assert declared[name] == default, name
+    assert _text(declared['params_file']) == \
+        f'<share {PACKAGE}>/config/mobilenet_thin.yaml'
     # The defaults are the package's own: no surprise over the parameters file's values.
     inference = {p.name: p.default for p in INFERENCE_PARAMETERS}
     assert declared['model_file'] == inference['model_file_path']
     assert declared['backend'] == inference['backend']
     if _launch_available():
-        spec = importlib.util.spec_from_file_location('pose_estimation_launch', LAUNCH_FILE)
+        spec = importlib.util.spec_from_file_location('pose_estimation_launch_real',
+                                                      LAUNCH_FILE)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        description = module.generate_launch_description()
-        assert {a.name for a in description.get_launch_arguments()} == set(EXPECTED_ARGUMENTS)
+        real = module.generate_launch_description()
+        assert {a.name for a in real.get_launch_arguments()} == set(EXPECTED_ARGUMENTS)
 
 
-def test_launch_starts_the_package_nodes_by_their_parameter_names(source):
-    nodes = source.nodes()
+def test_launch_starts_the_package_nodes_by_their_parameter_names(description):
+    nodes = _nodes(description)
     ours = [n for n in nodes if n['package'] == PACKAGE]
     assert {n['executable'] for n in ours} <= cmake_executables()
     # Each node's name is a section of the parameters files.
@@ -152,24 +144,65 @@ def test_launch_starts_the_package_nodes_by_their_parameter_names(source):
     assert by_name['image_encoder']['executable'] == 'image_encoder_node'
     assert by_name['inference']['executable'] == 'inference_node'
     assert by_name['openpose_decoder']['executable'] == 'openpose_decoder_node'
+    remaps = {name: {src: _text(dst) for src, dst in node['remappings']}
+              for name, node in by_name.items()}
     # Camera images reach the encoder (raw and compressed) and the decoder's overlay.
-    assert {'image', 'image/compressed'} <= set(by_name['image_encoder']['remappings'])
-    assert 'image' in by_name['openpose_decoder']['remappings']
+    assert remaps['image_encoder'] == {'image': '$image_topic',
+                                       'image/compressed': '$image_topic/compressed'}
+    assert remaps['openpose_decoder'] == {'image': '$image_topic'}
     for node in ours:
-        params = node['parameters']
-        assert isinstance(params, ast.List) and isinstance(params.elts[0], ast.Name)
-        assert params.elts[0].id == 'params_file', f'{node["name"]} misses the params file'
+        params_file, sim_time, overrides = node['parameters']
+        assert _text(params_file) == '$params_file', f'{node["name"]} misses the params file'
+        assert _text(sim_time['use_sim_time'].args[0]) == '$use_sim_time'
+        assert _text(node['arguments']) == '--ros-args--log-level$log_level'
+        assert node['output'] == 'screen'
+        for value in overrides.values():
+            assert type(value).__name__ == 'ParameterValue'
+    assert {k: _text(v.args[0]) for k, v in by_name['inference']['parameters'][2].items()} \
+        == {'model_file_path': '$model_file', 'backend': '$backend'}
+    assert {k: _text(v.args[0]) for k, v in
+            by_name['image_encoder']['parameters'][2].items()} == {
+        'subscribe_compressed': '$compressed'}
     [rviz] = [n for n in nodes if n['package'] == 'rviz2']
     assert rviz['executable'] == 'rviz2'
-    condition = rviz['condition']
-    assert condition.func.id == 'IfCondition'
-    assert source.value(condition.args[0].args[0]) == 'rviz'
+    assert _text(rviz['condition'].args[0]) == '$rviz'
+    assert _text(rviz['arguments']) == f'-d<share {PACKAGE}>/config/pose_estimation.rviz'
 
 
-def test_launch_config_files_exist_and_parse(source):
-    referenced = source.config_files()
-    assert referenced == {'mobilenet_thin.yaml', 'pose_estimation.rviz'}
-    for name in referenced:
+def test_graph_command_lines_give_what_the_launch_file_gives(description, tmp_path):
+    """command_line (the tests' way of starting the nodes) and the launch file are
+    built from one description: same executables, names, parameters and remappings."""
+    by_name = {n['name']: n for n in _nodes(description) if n['package'] == PACKAGE}
+    assert [n.name for n in PIPELINE] == list(by_name)
+    for node in PIPELINE:
+        command = command_line(node, '/prefix', tmp_path / 'p.yaml', {
+            'image_topic': '/cam/image', 'compressed': 'true', 'model_file': '',
+            'namespace': 'robot', 'use_sim_time': 'true', 'log_level': 'warn'})
+        launched = by_name[node.name]
+        assert command[0] == f'/prefix/lib/{PACKAGE}/{launched["executable"]}'
+        args = command[1:]
+        pairs = {args[i]: args[i + 1] for i in range(len(args) - 1)
+                 if args[i] in ('--log-level', '--params-file')}
+        assert pairs == {'--log-level': 'warn', '--params-file': str(tmp_path / 'p.yaml')}
+        remaps = [args[i + 1] for i, a in enumerate(args) if a == '-r']
+        params = [args[i + 1] for i, a in enumerate(args) if a == '-p']
+        assert remaps == [f'__node:={node.name}', '__ns:=/robot'] + [
+            f'{src}:={_text(dst).replace("$image_topic", "/cam/image")}'
+            for src, dst in launched['remappings']]
+        assert params[0] == 'use_sim_time:=true'
+        assert [p.split(':=')[0] for p in params[1:]] == list(launched['parameters'][2])
+    encoder = command_line(PIPELINE[0], '/prefix', 'p.yaml', {'compressed': 'true'})
+    assert 'subscribe_compressed:=true' in encoder
+    inference = command_line(PIPELINE[1], '/prefix', 'p.yaml')
+    assert "model_file_path:=''" in inference and "backend:='auto'" in inference
+    with pytest.raises(ValueError, match='true or false'):
+        command_line(PIPELINE[0], '/prefix', 'p.yaml', {'compressed': 'yes please'})
+    assert isinstance(PIPELINE[0], GraphNode)
+    assert {a.name for a in LAUNCH_ARGUMENTS} == set(EXPECTED_ARGUMENTS)
+
+
+def test_launch_config_files_exist_and_parse():
+    for name in ('mobilenet_thin.yaml', 'pose_estimation.rviz', 'fastdds.xml'):
         path = CONFIG / name
         assert path.is_file(), f'launch file references missing config/{name}'
         if path.suffix == '.yaml':

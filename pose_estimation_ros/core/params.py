@@ -30,10 +30,10 @@ class Param:
 
 
 INPUT_QOS = Param(
-    'input_qos', 'sensor_data',
-    'QoS of the image subscriptions: sensor_data (best effort, depth 5: matches reliable '
-    'and best-effort publishers such as camera drivers and ros2 bag play) or reliable '
-    '(depth 10).')
+    'input_qos', 'auto',
+    'Reliability of the image subscriptions: auto (as ros2 bag record: reliable while '
+    'every publisher offers reliable, else best effort; followed as publishers come and '
+    'go), sensor_data (best effort) or reliable. Depth 1: the newest frame is processed.')
 
 # The nodes' defaults fit the bundled mobilenet_thin model (raw BGR 0..255, NHWC), so
 # that the three nodes work together without a parameters file.

@@ -1,15 +1,28 @@
-"""What every node shares: QoS choices, startup errors, the ``main`` of an executable."""
+"""What every node shares: the DDS profile, QoS choices, input subscriptions that
+adapt to their publishers and count skipped frames, startup errors, and the ``main`` of
+an executable with a clean shutdown."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import time
+from pathlib import Path
+from typing import Callable
 
 import rclpy
 from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                               ParameterException)
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                               SingleThreadedExecutor)
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import (QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+PACKAGE = 'pose_estimation_ros'
+# Environment variables naming Fast DDS's XML profile (Fast DDS 3: Jazzy, Kilted; 2: Humble).
+DDS_PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 # Errors a node raises while reading its configuration: the executable reports them
 # and exits instead of spinning with a half-configured node.
@@ -27,31 +40,193 @@ def startup_error(node: Node, error: Exception) -> StartupError:
     return StartupError(message)
 
 
-def input_qos(node: Node, name: str) -> QoSProfile:
-    """QoS for subscriptions to data from outside the pipeline (cameras, bags)."""
-    if name == 'sensor_data':
-        return qos_profile_sensor_data
-    if name == 'reliable':
-        return QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
-    raise startup_error(node, f'input_qos must be sensor_data or reliable, got "{name}"')
+INPUT_QOS_CHOICES = ('auto', 'sensor_data', 'reliable')
+# network_output history: decoding is cheap, so it keeps every frame inference made.
+DECODER_QUEUE = 3
 
 
-def tensor_qos() -> QoSProfile:
-    """QoS between the pipeline's own nodes: reliable, a short queue so that a slow
-    stage works on recent frames rather than a growing backlog."""
-    return QoSProfile(depth=2, reliability=QoSReliabilityPolicy.RELIABLE)
+def dds_profile_path() -> Path:
+    """config/fastdds.xml: installed in the package's share directory, else the source."""
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+        try:
+            return Path(get_package_share_directory(PACKAGE)) / 'config' / 'fastdds.xml'
+        except PackageNotFoundError:
+            pass
+    except ImportError:  # pragma: no cover - ament_index_python comes with rclpy
+        pass
+    return Path(__file__).resolve().parents[2] / 'config' / 'fastdds.xml'
+
+
+def use_dds_profile(environ=os.environ) -> str:
+    """Make this process's DDS participant load config/fastdds.xml (large camera frames
+    from other processes, see that file), unless the user names a profile of their own
+    or runs another RMW. Must run before rclpy.init. Returns what was done, for the log."""
+    rmw = environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
+    if not rmw.startswith('rmw_fastrtps'):
+        return f'{rmw}: no Fast DDS profile loaded (see README, "Transport")'
+    for variable in DDS_PROFILE_VARIABLES:
+        if environ.get(variable):
+            return f'Fast DDS profile from {variable}={environ[variable]}'
+    path = dds_profile_path()
+    if not path.is_file():
+        return f'Fast DDS defaults ({path} is missing)'
+    # One variable only: Fast DDS 3 reads both and would load the file twice.
+    variable = DDS_PROFILE_VARIABLES[environ.get('ROS_DISTRO') == 'humble']
+    environ[variable] = str(path)
+    return f'Fast DDS profile {path}'
+
+
+def tensor_qos(depth: int = 1) -> QoSProfile:
+    """QoS between the pipeline's own nodes: reliable (no lost fragments of a large
+    tensor) and a short history. Depth 1 where the next stage is the expensive one
+    (inference takes the newest frame next, so no queue can grow); a few where it is
+    cheap (the decoder keeps every frame inference made, even in a burst)."""
+    return QoSProfile(depth=depth, reliability=QoSReliabilityPolicy.RELIABLE)
+
+
+def _input_profile(reliable: bool) -> QoSProfile:
+    # Depth 1: a node busy with one frame continues with the newest, never a backlog.
+    return QoSProfile(depth=1, history=QoSHistoryPolicy.KEEP_LAST,
+                      reliability=(QoSReliabilityPolicy.RELIABLE if reliable
+                                   else QoSReliabilityPolicy.BEST_EFFORT),
+                      durability=qos_profile_sensor_data.durability)
+
+
+class FrameCounter:
+    """Counts the messages of one input and those skipped, from the gaps in each
+    publisher's sequence numbers: frames replaced by newer ones while the node was busy
+    (or lost on the way). Logs a summary at most every ``period`` seconds."""
+
+    def __init__(self, node: Node, what: str, period: float = 10.0):
+        self.node, self.what, self.period = node, what, period
+        self.received = self.skipped = 0
+        self._last_sequence: dict[bytes, int] = {}
+        self._window = [0, 0]  # received, skipped since the last report
+        self._reported = time.monotonic()
+
+    def count(self, info) -> bool:
+        """Count one message; False for a duplicate (a sequence number already seen)."""
+        sequence = info.get('publication_sequence_number') if info else None
+        if sequence:
+            # Each publisher (and each restart of one) has its own gid and sequence.
+            gid = bytes((info.get('publisher_gid') or {}).get('data', b''))
+            last = self._last_sequence.get(gid)
+            if last is not None:
+                if sequence <= last:
+                    return False
+                self.skipped += sequence - last - 1
+                self._window[1] += sequence - last - 1
+            self._last_sequence[gid] = sequence
+        self.received += 1
+        self._window[0] += 1
+        now = time.monotonic()
+        if now - self._reported >= self.period:
+            received, skipped = self._window
+            if skipped:
+                self.node.get_logger().info(
+                    f'{self.what}: processed {received}, skipped {skipped} in the last '
+                    f'{now - self._reported:.0f} s (input faster than this node: the '
+                    f'newest frame is taken; {self.skipped} skipped in all)')
+            self._window = [0, 0]
+            self._reported = now
+        return True
+
+
+class InputSubscription:
+    """A subscription to data from outside the pipeline (camera drivers, ros2 bag play).
+
+    ``qos``: ``reliable``, ``sensor_data`` (best effort) or ``auto``: like ``ros2 bag
+    record``, reliable while every publisher of the topic offers reliable (lost
+    fragments of a large image are then resent), best effort as soon as one does not
+    (a reliable reader would not match it); re-checked four times a second, so publishers
+    that come later or change are followed. On a change the new subscription is made
+    before the old one goes, and duplicates are dropped: no frame is lost. Keeps only the
+    newest message (depth 1) and counts the skipped ones.
+    """
+
+    CHECK_PERIOD = 0.25  # seconds
+
+    def __init__(self, node: Node, msg_type, topic: str, callback: Callable, qos: str,
+                 what: str | None = None):
+        if qos not in INPUT_QOS_CHOICES:
+            raise startup_error(node, f'input_qos must be one of '
+                                      f'{", ".join(INPUT_QOS_CHOICES)}, got "{qos}"')
+        self.node, self.msg_type, self.topic = node, msg_type, topic
+        self.counter = FrameCounter(node, what or topic)
+        self._callback = callback
+        self.reliable = qos == 'reliable'
+        self._subscription = self._subscribe()
+        self._previous = None  # the subscription being replaced, until the new one matches
+        self._timer = None
+        if qos == 'auto':
+            # A steady clock: with use_sim_time, ROS time stands still until /clock runs.
+            self._timer = node.create_timer(self.CHECK_PERIOD, self._follow_publishers,
+                                            clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _on_message(self, msg, info) -> None:
+        if self.counter.count(info):
+            self._callback(msg)
+
+    def _subscribe(self):
+        return self.node.create_subscription(
+            self.msg_type, self.topic, self._on_message, _input_profile(self.reliable))
+
+    def _follow_publishers(self) -> None:
+        if self._previous is not None and self._subscription.get_publisher_count():
+            self.node.destroy_subscription(self._previous)
+            self._previous = None
+        publishers = self.node.get_publishers_info_by_topic(self._subscription.topic_name)
+        if not publishers:
+            return
+        reliable = all(p.qos_profile.reliability == QoSReliabilityPolicy.RELIABLE
+                       for p in publishers)
+        if reliable != self.reliable:
+            self.reliable = reliable
+            self.node.get_logger().info(
+                f'{self._subscription.topic_name}: {len(publishers)} publisher(s), '
+                f'subscribing {"reliable" if reliable else "best effort"}')
+            if self._previous is not None:
+                self.node.destroy_subscription(self._previous)
+            self._previous, self._subscription = self._subscription, self._subscribe()
+
+    @property
+    def topic_name(self) -> str:
+        return self._subscription.topic_name
+
+    def get_publisher_count(self) -> int:
+        return self._subscription.get_publisher_count()
+
+    def destroy(self) -> None:
+        if self._timer is not None:
+            self.node.destroy_timer(self._timer)
+        for subscription in (self._subscription, self._previous):
+            if subscription is not None:
+                self.node.destroy_subscription(subscription)
+        self._timer = self._subscription = self._previous = None
+
+
+def _ignore_signals() -> None:
+    """A second Ctrl-C (a terminal and ros2 launch each send one) or a SIGTERM during
+    teardown must not interrupt it with a traceback."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def run_nodes(name: str, node_classes, args=None) -> int:
     """The ``main`` of an executable: create ``node_classes``, spin them (several on a
     multi-threaded executor, so that stages of consecutive frames overlap) until
-    shutdown. A configuration error exits with status 1 and a message saying what to fix.
+    shutdown. A configuration error exits with status 1 and a message saying what to
+    fix; SIGINT (once or twice) and SIGTERM end it with status 0 and no traceback.
     """
+    profile = use_dds_profile()
     rclpy.init(args=args)
     nodes = []
     try:
         for node_class in node_classes:
             nodes.append(node_class())
+        nodes[0].get_logger().info(f'DDS: {profile}')
         executor = (MultiThreadedExecutor(num_threads=len(nodes)) if len(nodes) > 1
                     else SingleThreadedExecutor())
         for node in nodes:
@@ -65,7 +240,10 @@ def run_nodes(name: str, node_classes, args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        _ignore_signals()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
+        # rclpy's shutdown restores the handlers it replaced: keep ignoring until exit.
+        _ignore_signals()
     return 0

@@ -11,7 +11,8 @@ from pose_estimation_ros.core.encoder import ImageEncoder
 from pose_estimation_ros.core.params import ENCODER_NODE, ENCODER_PARAMETERS, encoder_config
 from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import input_qos, run_nodes, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import (InputSubscription, run_nodes, startup_error,
+                                              tensor_qos)
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -27,11 +28,12 @@ class ImageEncoderNode(Node):
         except ValueError as error:
             raise startup_error(self, error) from error
         self.publisher = self.create_publisher(TensorList, 'encoded_tensor', tensor_qos())
-        qos = input_qos(self, values['input_qos'])
-        self.create_subscription(Image, 'image', self.on_image, qos)
+        self.inputs = [InputSubscription(self, Image, 'image', self.on_image,
+                                         values['input_qos'], 'camera images')]
         if values['subscribe_compressed']:
-            self.create_subscription(CompressedImage, 'image/compressed',
-                                     self.on_compressed_image, qos)
+            self.inputs.append(InputSubscription(
+                self, CompressedImage, 'image/compressed', self.on_compressed_image,
+                values['input_qos'], 'compressed camera images'))
         cfg = self.encoder.config
         self.get_logger().info(
             f'encoding images to {cfg.tensor_name} {cfg.tensor_shape} {cfg.data_type} '

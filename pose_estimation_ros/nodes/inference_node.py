@@ -14,7 +14,8 @@ from pose_estimation_ros.core.params import INFERENCE_NODE, INFERENCE_PARAMETERS
 from pose_estimation_ros.core.pipeline import InferenceStage
 from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import run_nodes, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import (DECODER_QUEUE, FrameCounter, run_nodes,
+                                              startup_error, tensor_qos)
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -45,10 +46,14 @@ class InferenceNode(Node):
             raise startup_error(self, error) from error
         self.get_logger().info(self.inference.reason)
         self.get_logger().info(self.inference.describe())
-        self.publisher = self.create_publisher(TensorList, 'network_output', tensor_qos())
+        self.publisher = self.create_publisher(TensorList, 'network_output',
+                                               tensor_qos(DECODER_QUEUE))
+        self.counter = FrameCounter(self, 'encoded tensors')
         self.create_subscription(TensorList, 'encoded_tensor', self.on_tensors, tensor_qos())
 
-    def on_tensors(self, msg: TensorList) -> None:
+    def on_tensors(self, msg: TensorList, info) -> None:
+        if not self.counter.count(info):
+            return
         try:
             outputs = self.inference.run(messages.tensor_list_arrays(msg))
         except (ValueError, RuntimeError) as error:

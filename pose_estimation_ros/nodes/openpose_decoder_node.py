@@ -17,7 +17,9 @@ from pose_estimation_ros.core.params import DECODER_NODE, DECODER_PARAMETERS, de
 from pose_estimation_ros.core.pipeline import extract_maps
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import input_qos, run_nodes, startup_error, tensor_qos
+from pose_estimation_ros.nodes.common import (DECODER_QUEUE, INPUT_QOS_CHOICES,
+                                              InputSubscription,
+                                              run_nodes, startup_error, tensor_qos)
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 # Frames kept to pair the overlay's images with their skeletons (by stamp).
@@ -43,9 +45,12 @@ class OpenPoseDecoderNode(Node):
             self.detection_pub = self.create_publisher(messages.Detection2DArray,
                                                        'detections', 10)
         self.overlay_pub = self.create_publisher(Image, 'overlay_image', 10)
-        self.create_subscription(TensorList, 'network_output', self.on_tensors, tensor_qos())
+        self.create_subscription(TensorList, 'network_output', self.on_tensors,
+                                 tensor_qos(DECODER_QUEUE))
         # The overlay needs the source images: subscribed only while someone watches.
-        self._image_qos = input_qos(self, self.values['input_qos'])
+        if self.values['input_qos'] not in INPUT_QOS_CHOICES:
+            raise startup_error(self, f'input_qos must be one of {", ".join(INPUT_QOS_CHOICES)}'
+                                      f', got "{self.values["input_qos"]}"')
         self._image_sub = None
         self._images: OrderedDict = OrderedDict()
         self._people: OrderedDict = OrderedDict()
@@ -88,10 +93,10 @@ class OpenPoseDecoderNode(Node):
     def _update_overlay_subscription(self) -> None:
         watched = self.overlay_pub.get_subscription_count() > 0
         if watched and self._image_sub is None:
-            self._image_sub = self.create_subscription(Image, 'image', self.on_image,
-                                                       self._image_qos)
+            self._image_sub = InputSubscription(self, Image, 'image', self.on_image,
+                                                self.values['input_qos'], 'overlay images')
         elif not watched and self._image_sub is not None:
-            self.destroy_subscription(self._image_sub)
+            self._image_sub.destroy()
             self._image_sub = None
             self._images.clear()
             self._people.clear()

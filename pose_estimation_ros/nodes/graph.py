@@ -1,0 +1,127 @@
+"""The pipeline graph as ``ros2 launch`` starts it, described once (no ROS imports).
+
+``launch/pose_estimation.launch.py`` builds its launch_ros ``Node`` actions from
+:data:`PIPELINE` and :data:`LAUNCH_ARGUMENTS`; the tests start the installed executables
+as separate processes with :func:`command_line`, which gives each executable exactly the
+arguments launch_ros gives it (node name, namespace, parameters file, launch-argument
+parameters, remappings, log level). So the two cannot drift apart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PACKAGE = 'pose_estimation_ros'
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str | None  # None: computed in the launch file (a path in the share dir)
+    description: str
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One node of the pipeline: its executable, name (= its parameters-file section),
+    parameters set from launch arguments ``(parameter, launch argument, type)`` and
+    remappings ``(from, (launch argument, suffix))``: the topic is the argument's value
+    followed by the suffix."""
+    name: str
+    executable: str
+    argument_parameters: tuple[tuple[str, str, type], ...] = ()
+    remappings: tuple[tuple[str, tuple[str, str]], ...] = ()
+
+
+LAUNCH_ARGUMENTS = (
+    LaunchArgument('image_topic', '/image_raw', 'Camera image topic (sensor_msgs/Image)'),
+    LaunchArgument('compressed', 'false', 'Also subscribe to <image_topic>/compressed '
+                                          '(sensor_msgs/CompressedImage)'),
+    LaunchArgument('params_file', None, 'Parameters file of the three nodes (default: the '
+                                        "package's config/mobilenet_thin.yaml)"),
+    LaunchArgument('model_file', '', 'ONNX model (empty: the installed mobilenet_thin)'),
+    LaunchArgument('backend', 'auto', 'Inference backend: auto, tensorrt or onnxruntime'),
+    LaunchArgument('namespace', '', 'Namespace of the nodes and their topics'),
+    LaunchArgument('use_sim_time', 'false', 'Use /clock (e.g. with ros2 bag play --clock)'),
+    LaunchArgument('log_level', 'info', 'Log level of the nodes'),
+    LaunchArgument('rviz', 'false', 'Start RViz with config/pose_estimation.rviz'),
+)
+DEFAULT_PARAMS_FILE = 'mobilenet_thin.yaml'  # in the package's config/
+
+PIPELINE = (
+    GraphNode('image_encoder', 'image_encoder_node',
+              argument_parameters=(('subscribe_compressed', 'compressed', bool),),
+              remappings=(('image', ('image_topic', '')),
+                          ('image/compressed', ('image_topic', '/compressed')))),
+    GraphNode('inference', 'inference_node',
+              argument_parameters=(('model_file_path', 'model_file', str),
+                                   ('backend', 'backend', str))),
+    # The decoder draws the overlay on the camera images.
+    GraphNode('openpose_decoder', 'openpose_decoder_node',
+              remappings=(('image', ('image_topic', '')),)),
+)
+
+
+def _parameter_text(value: str, kind: type) -> str:
+    """A launch argument's text as a ``-p name:=value`` YAML value of ``kind``."""
+    if kind is bool:
+        lowered = value.strip().lower()
+        if lowered not in ('true', 'false'):
+            raise ValueError(f'expected true or false, got "{value}"')
+        return lowered
+    if kind is str:
+        # Quoted, so that '' or 'true' stay strings (ParameterValue(value_type=str)).
+        return "'" + value.replace("'", "''") + "'"
+    return value
+
+
+def _values(arguments: Mapping[str, str] | None) -> dict[str, str]:
+    values = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    values.update(arguments or {})
+    return values
+
+
+def _node_arguments(node: GraphNode, values: Mapping[str, str]) -> list[str]:
+    """A node's launch-argument parameters and remappings as ``--ros-args`` items."""
+    items = []
+    for parameter, argument, kind in node.argument_parameters:
+        items += ['-p', f'{parameter}:={_parameter_text(values[argument], kind)}']
+    for source, (argument, suffix) in node.remappings:
+        items += ['-r', f'{source}:={values[argument]}{suffix}']
+    return items
+
+
+def _common_arguments(params_file, values: Mapping[str, str]) -> list[str]:
+    items = ['--log-level', values['log_level']]
+    if values['namespace']:
+        items += ['-r', f'__ns:=/{values["namespace"].strip("/")}']
+    return items + ['--params-file', str(params_file),
+                    '-p', f'use_sim_time:={_parameter_text(values["use_sim_time"], bool)}']
+
+
+def command_line(node: GraphNode, install_prefix: str | Path, params_file: str | Path,
+                 arguments: Mapping[str, str] | None = None) -> list[str]:
+    """The command ``ros2 launch`` runs for ``node``: the installed executable with
+    ``--ros-args`` for its name, namespace, parameters file, use_sim_time,
+    launch-argument parameters, remappings and log level. ``arguments`` override the
+    launch arguments' defaults."""
+    values = _values(arguments)
+    common = _common_arguments(params_file, values)
+    return ([str(Path(install_prefix) / 'lib' / PACKAGE / node.executable), '--ros-args',
+             '-r', f'__node:={node.name}'] + common + _node_arguments(node, values))
+
+
+def runner_command_line(install_prefix: str | Path, params_file: str | Path,
+                        arguments: Mapping[str, str] | None = None) -> list[str]:
+    """The same graph in one process (the ``pose_estimation`` runner): one set of
+    ``--ros-args`` for all three nodes (parameters go to the node that declares them;
+    the encoder's and decoder's ``image`` remappings are the same)."""
+    values = _values(arguments)
+    items = []
+    for node in PIPELINE:
+        for i in range(0, len(node_items := _node_arguments(node, values)), 2):
+            if node_items[i + 1] not in items:
+                items += node_items[i:i + 2]
+    return ([str(Path(install_prefix) / 'lib' / PACKAGE / 'pose_estimation'), '--ros-args']
+            + _common_arguments(params_file, values) + items)
