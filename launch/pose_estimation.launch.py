@@ -2,12 +2,17 @@
 
     ros2 launch pose_estimation_ros pose_estimation.launch.py image_topic:=/camera/image_raw
     ros2 launch pose_estimation_ros pose_estimation.launch.py compressed:=true rviz:=true
+    ros2 launch pose_estimation_ros pose_estimation.launch.py skeletons_3d:=true \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw \
+        camera_info_topic:=/camera/color/camera_info
 
 The node names (image_encoder, inference, openpose_decoder) are the sections of the
 parameters file. The launch arguments model_file and backend always set the inference
 node's model_file_path and backend (over the parameters file's values; their defaults
 are the shipped file's). Outputs, relative to ``namespace``: skeletons,
-skeleton_markers, detections (with vision_msgs), overlay_image.
+skeleton_markers, detections (with vision_msgs), overlay_image; with skeletons_3d:=true
+also skeletons_3d and skeleton_markers_3d (node skeleton_3d: the skeletons paired with
+the depth image registered to the colour image and the colour camera's CameraInfo).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction
@@ -44,6 +49,15 @@ def generate_launch_description():
                               description='Log level of the nodes'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Start RViz with config/pose_estimation.rviz'),
+        DeclareLaunchArgument('skeletons_3d', default_value='false',
+                              description='Start skeleton_3d: 3D skeletons from the depth '
+                                          'image registered to the colour image'),
+        DeclareLaunchArgument('depth_topic',
+                              default_value='/camera/aligned_depth_to_color/image_raw',
+                              description='Depth image registered to the colour image '
+                                          '(16UC1 mm or 32FC1 m)'),
+        DeclareLaunchArgument('camera_info_topic', default_value='/camera/color/camera_info',
+                              description='CameraInfo of the colour camera'),
     ]
     image_topic = LaunchConfiguration('image_topic')
     params_file = LaunchConfiguration('params_file')
@@ -71,6 +85,11 @@ def generate_launch_description():
         Node(executable='openpose_decoder_node', name='openpose_decoder',
              parameters=[params_file, sim_time], remappings=[('image', image_topic)],
              **common),
+        Node(executable='skeleton_3d_node', name='skeleton_3d',
+             parameters=[params_file, sim_time],
+             remappings=[('depth', LaunchConfiguration('depth_topic')),
+                         ('camera_info', LaunchConfiguration('camera_info_topic'))],
+             condition=IfCondition(LaunchConfiguration('skeletons_3d')), **common),
         Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
              arguments=['-d', PathJoinSubstitution([share, 'config', 'pose_estimation.rviz'])],
              parameters=[sim_time], condition=IfCondition(LaunchConfiguration('rviz'))),

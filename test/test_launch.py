@@ -26,7 +26,9 @@ PACKAGE = 'pose_estimation_ros'
 EXPECTED_ARGUMENTS = {
     'image_topic': '/image_raw', 'compressed': 'false', 'params_file': None,
     'model_file': '', 'backend': 'auto', 'namespace': '', 'use_sim_time': 'false',
-    'log_level': 'info', 'rviz': 'false'}
+    'log_level': 'info', 'rviz': 'false', 'skeletons_3d': 'false',
+    'depth_topic': '/camera/aligned_depth_to_color/image_raw',
+    'camera_info_topic': '/camera/color/camera_info'}
 
 
 def _launch_available() -> bool:
@@ -155,7 +157,17 @@ def test_launch_starts_the_package_nodes_by_their_parameter_names(source):
     # Camera images reach the encoder (raw and compressed) and the decoder's overlay.
     assert {'image', 'image/compressed'} <= set(by_name['image_encoder']['remappings'])
     assert 'image' in by_name['openpose_decoder']['remappings']
+    # 3D skeletons: only with skeletons_3d:=true, depth and camera_info from arguments.
+    skeleton_3d = by_name['skeleton_3d']
+    assert skeleton_3d['executable'] == 'skeleton_3d_node'
+    assert skeleton_3d['condition'].func.id == 'IfCondition'
+    assert source.value(skeleton_3d['condition'].args[0].args[0]) == 'skeletons_3d'
+    remapped = {topic: source.value(value.args[0])
+                for topic, value in skeleton_3d['remappings'].items()}
+    assert remapped == {'depth': 'depth_topic', 'camera_info': 'camera_info_topic'}
     for node in ours:
+        if node is not skeleton_3d:
+            assert node['condition'] is None, f'{node["name"]} must always start'
         params = node['parameters']
         assert isinstance(params, ast.List) and isinstance(params.elts[0], ast.Name)
         assert params.elts[0].id == 'params_file', f'{node["name"]} misses the params file'
