@@ -1,0 +1,251 @@
+"""The skeleton_3d node as a separate process (the installed executable) over real DDS:
+Skeleton2DArray + depth Image + CameraInfo in, skeletons_3d and 3D markers out with the
+colour image's header; unmatched stamps dropped and counted. Then the real RGB-D frame
+(../shared/data/rgbd_five_people) through the whole pipeline (pose_estimation runner
+and skeleton_3d, two processes) as Image + Image + CameraInfo messages.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from conftest import DATA, PARAMS_FILE, require_model
+from depth_scene import HEIGHT, K, KEYPOINTS, P, PLUMB_BOB, WIDTH, camera, render
+from pose_estimation_ros.core.depth import (DepthParams, depth_array_to_metres,
+                                            lift_keypoints, window_samples)
+from pose_estimation_ros.msg import Keypoint2D, Skeleton2D, Skeleton2DArray, Skeleton3DArray
+from pose_estimation_ros.nodes import messages
+from processes import node_process
+
+RELIABLE = QoSProfile(depth=20, reliability=QoSReliabilityPolicy.RELIABLE)
+FRAME = 'camera_color_optical_frame'
+RGBD = DATA / 'rgbd_five_people'
+LABELS = [f'part{i}' for i in range(8)]
+
+
+def header(sec: int, nanosec: int = 0) -> Header:
+    msg = Header(frame_id=FRAME)
+    msg.stamp.sec, msg.stamp.nanosec = sec, nanosec
+    return msg
+
+
+def camera_info(stamp: Header, width: int, height: int, k, d, p) -> CameraInfo:
+    return CameraInfo(header=stamp, width=width, height=height, distortion_model='plumb_bob',
+                      k=[float(v) for v in k], d=[float(v) for v in d],
+                      r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[float(v) for v in p])
+
+
+def depth_image(stamp: Header, depth: np.ndarray) -> Image:
+    encoding = '16UC1' if depth.dtype == np.uint16 else '32FC1'
+    msg = messages.array_to_image_msg(depth, encoding, stamp)
+    return msg
+
+
+def scene_skeletons(stamp: Header) -> Skeleton2DArray:
+    """The synthetic scene's keypoints as a Skeleton2DArray (parts not found left out)."""
+    people = {}
+    for (person, part), ((x, y), _) in KEYPOINTS.items():
+        if not math.isnan(x):
+            people.setdefault(person, []).append(
+                Keypoint2D(part_id=part, label=LABELS[part], x=x, y=y, confidence=0.8))
+    msg = Skeleton2DArray(header=stamp, labels=LABELS, edges=[0, 1, 0, 2, 0, 3, 1, 2])
+    msg.skeletons = [Skeleton2D(tracking_id=7 + person, score=1.5 - person,
+                                keypoints=people[person], edge_ids=[0, 1, 2, 3])
+                     for person in sorted(people)]
+    return msg
+
+
+def test_skeleton_3d_node_pairs_by_stamp_and_drops_unmatched(ros):
+    """16UC1 depth at half the colour resolution, a plumb_bob lens: exact and nearest
+    stamps are paired; a skeleton array whose depth never comes is dropped and counted."""
+    depth_mm = render(0.5, '16UC1')
+    with node_process('skeleton_3d_node', params={
+            'stamp_tolerance': 0.005, 'input_qos': 'reliable'}) as process:
+        node = ros.node('rgbd_camera')
+        skel_pub = node.create_publisher(Skeleton2DArray, 'skeletons', RELIABLE)
+        depth_pub = node.create_publisher(Image, 'depth', RELIABLE)
+        info_pub = node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
+        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
+        markers, marker_sub = ros.collect(MarkerArray, 'skeleton_markers_3d', RELIABLE)
+        for publisher in (skel_pub, depth_pub, info_pub):
+            ros.wait_matched(publisher, timeout=60.0)
+        ros.wait_matched(subscription=out_sub)
+        ros.wait_matched(subscription=marker_sub)
+
+        def rgbd(stamp: Header) -> None:
+            depth_pub.publish(depth_image(stamp, depth_mm))
+            info_pub.publish(camera_info(stamp, WIDTH, HEIGHT, K, PLUMB_BOB, P))
+
+        exact, near, lonely, later, last = (header(100, 0), header(100, 100_000_000),
+                                            header(100, 200_000_000), header(100, 300_000_000),
+                                            header(100, 400_000_000))
+        rgbd(exact)
+        skel_pub.publish(scene_skeletons(exact))
+        # Depth and camera_info 3 ms after the colour image: within stamp_tolerance.
+        near_depth = header(100, 103_000_000)
+        rgbd(near_depth)
+        skel_pub.publish(scene_skeletons(near))
+        # Skeletons with no depth of their stamp: the depth stream moves past them.
+        skel_pub.publish(scene_skeletons(lonely))
+        rgbd(later)
+        skel_pub.publish(scene_skeletons(last))
+        rgbd(last)
+        ros.spin_until(lambda: len(out) == 3 and len(markers) == 3, 60.0,
+                       'three 3D skeleton arrays and marker arrays')
+        ros.spin_until(lambda: 'dropped skeletons 100.200000000' in process.output, 30.0,
+                       'the log line of the dropped skeletons')
+        assert process.running()
+    assert 'skeletons 100.200000000: no depth image with its stamp' in process.output
+    assert '1 unmatched so far' in process.output
+    assert [m.header for m in out] == [exact, near, last]  # the colour image's header
+    assert [m.markers[0].header for m in markers] == [exact, near, last]
+
+    # The same 3D points as the core gives, within the synthetic scene's truth.
+    expected = lift_keypoints(messages.skeleton_keypoints(scene_skeletons(exact))[0],
+                              depth_array_to_metres(depth_mm), camera(True), DepthParams())
+    first = out[0]
+    assert first.labels == LABELS and list(first.edges) == [0, 1, 0, 2, 0, 3, 1, 2]
+    assert [s.tracking_id for s in first.skeletons] == [7, 8]
+    assert first.skeletons[0].score == pytest.approx(1.5)
+    for index, skeleton in enumerate(first.skeletons):
+        assert skeleton.centroid_valid
+        np.testing.assert_allclose([skeleton.centroid.x, skeleton.centroid.y,
+                                    skeleton.centroid.z], expected.centroid[index], atol=1e-6)
+        for keypoint in skeleton.keypoints:
+            truth = KEYPOINTS[(index, keypoint.part_id)][1]
+            assert keypoint.valid == (truth is not None)
+            position = [keypoint.position.x, keypoint.position.y, keypoint.position.z]
+            if truth is None:
+                assert all(math.isnan(v) for v in position)
+            else:
+                assert keypoint.position.z == pytest.approx(truth, abs=0.001)
+                np.testing.assert_allclose(position, expected.xyz[index, keypoint.part_id],
+                                           atol=1e-6)
+    # Markers: DELETEALL, then per person its valid joints and one limb list.
+    first_markers = markers[0].markers
+    assert first_markers[0].action == Marker.DELETEALL
+    assert {m.header.frame_id for m in first_markers} == {FRAME}
+    valid = sum(k.valid for s in first.skeletons for k in s.keypoints)
+    spheres = [m for m in first_markers if m.type == Marker.SPHERE]
+    assert len(spheres) == valid and len(first_markers) == 1 + valid + 2
+
+
+def test_bad_depth_is_logged_and_the_node_keeps_running(ros):
+    with node_process('skeleton_3d_node', params={'input_qos': 'reliable'}) as process:
+        node = ros.node('rgbd_camera')
+        skel_pub = node.create_publisher(Skeleton2DArray, 'skeletons', RELIABLE)
+        depth_pub = node.create_publisher(Image, 'depth', RELIABLE)
+        info_pub = node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
+        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
+        for publisher in (skel_pub, depth_pub, info_pub):
+            ros.wait_matched(publisher, timeout=60.0)
+        ros.wait_matched(subscription=out_sub)
+        bad, good = header(5), header(6)
+        colour = messages.array_to_image_msg(np.zeros((HEIGHT, WIDTH, 3), np.uint8), 'bgr8',
+                                             bad)
+        for stamp, depth in ((bad, colour), (good, depth_image(good, render()))):
+            depth_pub.publish(depth)
+            info_pub.publish(camera_info(stamp, WIDTH, HEIGHT, K, [0.0] * 5, P))
+            skel_pub.publish(scene_skeletons(stamp))
+        ros.spin_until(lambda: out, 60.0, 'the good frame')
+        assert [m.header for m in out] == [good]
+        assert 'unsupported depth encoding "bgr8"' in process.output
+        assert process.running()
+
+
+def test_bad_startup_configuration_names_the_parameter():
+    with node_process('skeleton_3d_node', params={'depth_window_size': 4}) as process:
+        process.popen.wait(60)
+    assert process.popen.returncode == 1
+    assert 'window_size must be an odd number' in process.output
+
+
+# ------------------------------------------------------------------ real RGB-D frame
+def rgbd_five_people():
+    """(bgr, depth in mm, CameraInfo fields) of ../shared/data/rgbd_five_people."""
+    color = cv2.imread(str(RGBD / 'color.png'), cv2.IMREAD_COLOR)
+    depth = cv2.imread(str(RGBD / 'depth_mm.png'), cv2.IMREAD_UNCHANGED)
+    info = yaml.safe_load((RGBD / 'camera_info.yaml').read_text())
+    assert color is not None and depth is not None and depth.dtype == np.uint16
+    return color, depth, info
+
+
+def silhouette_depth(depth_m: np.ndarray, keypoints: list) -> float:
+    """Independent reference: median valid depth inside the convex hull of a person's
+    keypoints (mostly the person's own silhouette)."""
+    points = np.array([[k.x, k.y] for k in keypoints], np.float32)
+    mask = np.zeros(depth_m.shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(points).astype(np.int32), 1)
+    inside = depth_m[(mask > 0) & np.isfinite(depth_m)]
+    return float(np.median(inside))
+
+
+WALL_DEPTH = 4.0  # the far wall is at about 6 m, the people at 1.8-2.7 m
+
+
+def test_real_rgbd_frame_through_the_nodes(ros):
+    require_model()
+    color, depth_mm, info = rgbd_five_people()
+    depth_m = depth_array_to_metres(depth_mm)
+    stamp = header(1700000000, 123_000_000)
+    with node_process('pose_estimation', params_file=PARAMS_FILE,
+                      params={'input_qos': 'reliable', 'intra_op_num_threads': 2},
+                      remap={'image': 'camera/color/image_raw'}) as pipeline, \
+            node_process('skeleton_3d_node', params={'input_qos': 'reliable'},
+                         remap={'depth': 'camera/depth/image_raw',
+                                'camera_info': 'camera/color/camera_info'}) as lifter:
+        node = ros.node('kinect')
+        image_pub = node.create_publisher(Image, 'camera/color/image_raw', RELIABLE)
+        depth_pub = node.create_publisher(Image, 'camera/depth/image_raw', RELIABLE)
+        info_pub = node.create_publisher(CameraInfo, 'camera/color/camera_info', RELIABLE)
+        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
+        flat, flat_sub = ros.collect(Skeleton2DArray, 'skeletons', RELIABLE)
+        for publisher in (image_pub, depth_pub, info_pub):
+            ros.wait_matched(publisher, timeout=90.0)
+        ros.wait_matched(subscription=out_sub, timeout=60.0)
+        ros.wait_matched(subscription=flat_sub, timeout=90.0)
+        depth_pub.publish(depth_image(stamp, depth_mm))
+        info_pub.publish(camera_info(stamp, info['image_width'], info['image_height'],
+                                     info['camera_matrix']['data'],
+                                     info['distortion_coefficients']['data'],
+                                     info['projection_matrix']['data']))
+        image_pub.publish(messages.array_to_image_msg(color, 'bgr8', stamp))
+        ros.spin_until(lambda: out and flat, 120.0, 'the 3D skeletons of the real frame')
+        assert pipeline.running() and lifter.running()
+    (result,), (skeletons_2d,) = out, flat
+    assert result.header == stamp
+    people = result.skeletons
+    assert len(people) == len(skeletons_2d.skeletons) >= 4, 'the five people are not found'
+    params = DepthParams()
+    flagged_checked = 0
+    for person, person_2d in zip(people, skeletons_2d.skeletons):
+        reference = silhouette_depth(depth_m, person_2d.keypoints)
+        assert reference < WALL_DEPTH
+        # Where the person is: the depth of their own silhouette, not the wall.
+        assert person.centroid_valid
+        assert abs(person.centroid.z - reference) <= 0.15, (person.centroid, reference)
+        u = 525.0 * person.centroid.x / person.centroid.z + 320.0
+        assert person_2d.x_min - 5 <= u <= person_2d.x_max + 5
+        # Each valid keypoint on the person's surface, none on the wall behind.
+        for keypoint, keypoint_2d in zip(person.keypoints, person_2d.keypoints):
+            assert keypoint.part_id == keypoint_2d.part_id
+            window = window_samples(depth_m, np.array([[keypoint_2d.x, keypoint_2d.y]]),
+                                    params.window_size)[0]
+            readings = window[np.isfinite(window)]
+            if keypoint.valid:
+                assert keypoint.position.z < WALL_DEPTH
+                assert abs(keypoint.position.z - reference) <= 0.6, keypoint
+            # No reading near the keypoint, or only the wall: flagged, never guessed.
+            if readings.size == 0 or readings.min() > WALL_DEPTH:
+                assert not keypoint.valid, keypoint
+                flagged_checked += 1
+    # The frame has such keypoints (heads against the far wall): the check is not void.
+    assert flagged_checked >= 1
