@@ -6,9 +6,13 @@ A camera (525 px focal length, 640x480) looking at a wall 5 m away; a person's t
 touching the image's left edge. Rectangles are in colour-image pixels (corner origin),
 rendered at any depth resolution as 16UC1 millimetres or 32FC1 metres. KEYPOINTS says
 where the keypoints are and what depth each must get (None: must be flagged invalid).
+
+For the real frame (../shared/data/rgbd_five_people): :func:`silhouette_depth`, the
+independent reference of where a person is.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from pose_estimation_ros.core.depth import CameraModel
@@ -86,3 +90,16 @@ def keypoint_array() -> np.ndarray:
     for (person, part), (pixel, _) in KEYPOINTS.items():
         xy[person, part] = pixel
     return xy
+
+
+# rgbd_five_people: the far wall is at about 6 m, the people at 1.8-2.7 m.
+WALL_DEPTH = 4.0
+
+
+def silhouette_depth(depth_m: np.ndarray, xy: np.ndarray) -> float:
+    """Median valid depth inside the convex hull of a person's (n, 2) keypoint pixels:
+    mostly the person's own silhouette."""
+    mask = np.zeros(depth_m.shape, np.uint8)
+    hull = cv2.convexHull(np.asarray(xy, np.float32)).astype(np.int32)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return float(np.median(depth_m[(mask > 0) & np.isfinite(depth_m)]))

@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pytest
-import yaml
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from conftest import DATA, PARAMS_FILE, require_model
-from depth_scene import HEIGHT, K, KEYPOINTS, P, PLUMB_BOB, WIDTH, camera, render
+from depth_scene import (HEIGHT, K, KEYPOINTS, P, PLUMB_BOB, WALL_DEPTH, WIDTH, camera, render,
+                         silhouette_depth)
 from pose_estimation_ros.core.depth import (DepthParams, depth_array_to_metres,
                                             lift_keypoints, window_samples)
 from pose_estimation_ros.msg import Keypoint2D, Skeleton2D, Skeleton2DArray, Skeleton3DArray
 from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.tools.rgbd import read_rgbd_folder
 from processes import node_process
 
 RELIABLE = QoSProfile(depth=20, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -169,31 +169,9 @@ def test_bad_startup_configuration_names_the_parameter():
 
 
 # ------------------------------------------------------------------ real RGB-D frame
-def rgbd_five_people():
-    """(bgr, depth in mm, CameraInfo fields) of ../shared/data/rgbd_five_people."""
-    color = cv2.imread(str(RGBD / 'color.png'), cv2.IMREAD_COLOR)
-    depth = cv2.imread(str(RGBD / 'depth_mm.png'), cv2.IMREAD_UNCHANGED)
-    info = yaml.safe_load((RGBD / 'camera_info.yaml').read_text())
-    assert color is not None and depth is not None and depth.dtype == np.uint16
-    return color, depth, info
-
-
-def silhouette_depth(depth_m: np.ndarray, keypoints: list) -> float:
-    """Independent reference: median valid depth inside the convex hull of a person's
-    keypoints (mostly the person's own silhouette)."""
-    points = np.array([[k.x, k.y] for k in keypoints], np.float32)
-    mask = np.zeros(depth_m.shape, np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(points).astype(np.int32), 1)
-    inside = depth_m[(mask > 0) & np.isfinite(depth_m)]
-    return float(np.median(inside))
-
-
-WALL_DEPTH = 4.0  # the far wall is at about 6 m, the people at 1.8-2.7 m
-
-
 def test_real_rgbd_frame_through_the_nodes(ros):
     require_model()
-    color, depth_mm, info = rgbd_five_people()
+    color, depth_mm, info = read_rgbd_folder(RGBD)
     depth_m = depth_array_to_metres(depth_mm)
     stamp = header(1700000000, 123_000_000)
     with node_process('pose_estimation', params_file=PARAMS_FILE,
@@ -213,10 +191,7 @@ def test_real_rgbd_frame_through_the_nodes(ros):
         ros.wait_matched(subscription=out_sub, timeout=60.0)
         ros.wait_matched(subscription=flat_sub, timeout=90.0)
         depth_pub.publish(depth_image(stamp, depth_mm))
-        info_pub.publish(camera_info(stamp, info['image_width'], info['image_height'],
-                                     info['camera_matrix']['data'],
-                                     info['distortion_coefficients']['data'],
-                                     info['projection_matrix']['data']))
+        info_pub.publish(messages.camera_info_from_yaml(info, stamp))
         image_pub.publish(messages.array_to_image_msg(color, 'bgr8', stamp))
         ros.spin_until(lambda: out and flat, 120.0, 'the 3D skeletons of the real frame')
         assert pipeline.running() and lifter.running()
@@ -227,7 +202,7 @@ def test_real_rgbd_frame_through_the_nodes(ros):
     params = DepthParams()
     flagged_checked = 0
     for person, person_2d in zip(people, skeletons_2d.skeletons):
-        reference = silhouette_depth(depth_m, person_2d.keypoints)
+        reference = silhouette_depth(depth_m, [(k.x, k.y) for k in person_2d.keypoints])
         assert reference < WALL_DEPTH
         # Where the person is: the depth of their own silhouette, not the wall.
         assert person.centroid_valid

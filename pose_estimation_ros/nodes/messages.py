@@ -15,7 +15,8 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose_estimation_ros.core import drawing
-from pose_estimation_ros.core.depth import CameraModel, Skeletons3D, depth_to_metres
+from pose_estimation_ros.core.depth import (CameraModel, DepthParams, Skeletons3D,
+                                            depth_to_metres, lift_keypoints)
 from pose_estimation_ros.core.encoder import decode_compressed, image_to_array
 from pose_estimation_ros.core.geometry import ImageGeometry
 from pose_estimation_ros.core.openpose import Person
@@ -214,6 +215,28 @@ def camera_model_from_msg(msg: CameraInfo, rectified: bool = False) -> CameraMod
                                         msg.distortion_model, list(msg.p), rectified)
 
 
+def camera_info_from_yaml(document: Mapping, header: Header) -> CameraInfo:
+    """sensor_msgs/CameraInfo from a camera_calibration_parsers YAML document (the
+    ``camera_info.yaml`` a calibration writes); ValueError naming a missing field."""
+    def matrix(key: str, size: int) -> list[float]:
+        try:
+            values = [float(v) for v in document[key]['data']]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f'camera_info YAML: no valid {key}.data ({error})') from error
+        if size and len(values) != size:
+            raise ValueError(f'camera_info YAML: {key} has {len(values)} values, not {size}')
+        return values
+
+    try:
+        width, height = int(document['image_width']), int(document['image_height'])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'camera_info YAML: no valid image_width/height ({error})') from error
+    return CameraInfo(header=header, width=width, height=height,
+                      distortion_model=str(document.get('distortion_model', 'plumb_bob')),
+                      d=matrix('distortion_coefficients', 0), k=matrix('camera_matrix', 9),
+                      r=matrix('rectification_matrix', 9), p=matrix('projection_matrix', 12))
+
+
 def skeleton_keypoints(msg: Skeleton2DArray) -> tuple[np.ndarray, int]:
     """(P, K, 2) keypoint pixels of a Skeleton2DArray (NaN for parts not found) and K,
     the number of part types (its labels, or the largest part id + 1)."""
@@ -248,6 +271,17 @@ def skeleton_3d_array_msg(msg: Skeleton2DArray, result: Skeletons3D) -> Skeleton
         skeletons.append(person)
     out.skeletons = skeletons
     return out
+
+
+def lift_skeleton_array(msg: Skeleton2DArray, depth: Image, camera_info: CameraInfo,
+                        params: DepthParams, rectified: bool = False) -> Skeleton3DArray:
+    """A Skeleton2DArray and its depth image and CameraInfo -> Skeleton3DArray (the
+    node's and the offline tool's one path); ValueError when depth or CameraInfo are
+    unusable."""
+    xy, _ = skeleton_keypoints(msg)
+    result = lift_keypoints(xy, depth_msg_to_metres(depth),
+                            camera_model_from_msg(camera_info, rectified), params)
+    return skeleton_3d_array_msg(msg, result)
 
 
 def marker_array_3d_msg(msg: Skeleton3DArray, *, joint_diameter: float, line_width: float,

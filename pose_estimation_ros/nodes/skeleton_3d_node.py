@@ -12,7 +12,6 @@ from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from pose_estimation_ros.core.depth import lift_keypoints
 from pose_estimation_ros.core.params import (SKELETON_3D_NODE, SKELETON_3D_PARAMETERS,
                                              depth_params)
 from pose_estimation_ros.core.stamps import StampCache
@@ -104,16 +103,13 @@ class Skeleton3DNode(Node):
     # ------------------------------------------------------------------ output
     def _publish(self, msg: Skeleton2DArray, depth_msg: Image, info_msg: CameraInfo) -> None:
         try:
-            depth = messages.depth_msg_to_metres(depth_msg)
-            camera = messages.camera_model_from_msg(info_msg, self.values['rectified'])
-            xy, _ = messages.skeleton_keypoints(msg)
-            result = lift_keypoints(xy, depth, camera, self.params)
+            out = messages.lift_skeleton_array(msg, depth_msg, info_msg, self.params,
+                                               self.values['rectified'])
         except ValueError as error:
             self.dropped += 1
             self.get_logger().error(f'dropped skeletons {_text(_ns(msg.header.stamp))}: '
                                     f'{error}', throttle_duration_sec=5.0)
             return
-        out = messages.skeleton_3d_array_msg(msg, result)
         self.skeleton_pub.publish(out)
         self.published += 1
         if self.marker_pub.get_subscription_count():
