@@ -224,3 +224,31 @@ def test_real_rgbd_frame_through_the_nodes(ros):
                 flagged_checked += 1
     # The frame has such keypoints (heads against the far wall): the check is not void.
     assert flagged_checked >= 1
+
+
+# ------------------------------------------------------------------ conversions
+def test_camera_info_from_yaml_and_skeleton_keypoints():
+    _, _, document = read_rgbd_folder(RGBD)
+    info = messages.camera_info_from_yaml(document, header(1))
+    assert (info.width, info.height, info.distortion_model) == (640, 480, 'plumb_bob')
+    model = messages.camera_model_from_msg(info)
+    assert model.k[0, 0] == 525.0 and model.k[1, 2] == 239.5
+    broken = dict(document, camera_matrix={'rows': 3, 'cols': 3, 'data': [525.0, 0.0]})
+    with pytest.raises(ValueError, match='camera_matrix has 2 values'):
+        messages.camera_info_from_yaml(broken, header(1))
+    with pytest.raises(ValueError, match='image_width'):
+        messages.camera_info_from_yaml({}, header(1))
+    with pytest.raises(ValueError, match='not calibrated'):
+        messages.camera_model_from_msg(CameraInfo(width=640, height=480))
+
+    xy, parts = messages.skeleton_keypoints(scene_skeletons(header(1)))
+    assert parts == len(LABELS) and xy.shape == (2, len(LABELS), 2)
+    assert np.isnan(xy[0, 7]).all()  # part 7 of person 0 was not found
+    np.testing.assert_allclose(xy[1, 1], KEYPOINTS[(1, 1)][0], atol=1e-4)
+    empty = Skeleton2DArray(header=header(1), labels=LABELS)
+    lifted = messages.lift_skeleton_array(
+        empty, depth_image(header(1), render()),
+        camera_info(header(1), WIDTH, HEIGHT, K, [0.0] * 5, P), DepthParams())
+    assert lifted.header == header(1) and lifted.skeletons == []
+    assert len(messages.marker_array_3d_msg(lifted, joint_diameter=0.05, line_width=0.02,
+                                            lifetime=1.0).markers) == 1
