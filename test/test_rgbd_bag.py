@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader, Writer
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
@@ -19,16 +18,9 @@ from depth_scene import WALL_DEPTH, silhouette_depth
 from pose_estimation_ros.core.depth import depth_array_to_metres
 from pose_estimation_ros.msg import Skeleton2DArray, Skeleton3DArray
 from pose_estimation_ros.tools import make_bag, process_bag, rgbd
+from test_process_bag import read_topic
 
 RGBD = DATA / 'rgbd_five_people'
-
-
-def read_topic(bag, topic: str, msg_class) -> list[tuple[int, object]]:
-    with Reader(bag) as reader:
-        connections = [c for c in reader.connections if c.topic == topic]
-        assert connections, f'{topic} not in {bag}'
-        return [(t, deserialize_message(bytes(data), msg_class))
-                for _, t, data in reader.messages(connections)]
 
 
 def test_make_bag_rgbd_folder(tmp_path):

@@ -63,22 +63,32 @@ def scene_skeletons(stamp: Header) -> Skeleton2DArray:
     return msg
 
 
+def connect(ros, inputs: dict, outputs: dict, timeout: float = 60.0):
+    """Publishers of ``inputs`` and collectors of ``outputs`` ({topic: type}), once the
+    node processes have matched them all: ({topic: publisher}, {topic: received list})."""
+    node = ros.node('rgbd_camera')
+    publishers = {t: node.create_publisher(kind, t, RELIABLE) for t, kind in inputs.items()}
+    collected = {t: ros.collect(kind, t, RELIABLE) for t, kind in outputs.items()}
+    for publisher in publishers.values():
+        ros.wait_matched(publisher, timeout=timeout)
+    for _, subscription in collected.values():
+        ros.wait_matched(subscription=subscription, timeout=timeout)
+    return publishers, {t: received for t, (received, _) in collected.items()}
+
+
+RGBD_INPUTS = {'skeletons': Skeleton2DArray, 'depth': Image, 'camera_info': CameraInfo}
+
+
 def test_skeleton_3d_node_pairs_by_stamp_and_drops_unmatched(ros):
     """16UC1 depth at half the colour resolution, a plumb_bob lens: exact and nearest
     stamps are paired; a skeleton array whose depth never comes is dropped and counted."""
     depth_mm = render(0.5, '16UC1')
     with node_process('skeleton_3d_node', params={
             'stamp_tolerance': 0.005, 'input_qos': 'reliable'}) as process:
-        node = ros.node('rgbd_camera')
-        skel_pub = node.create_publisher(Skeleton2DArray, 'skeletons', RELIABLE)
-        depth_pub = node.create_publisher(Image, 'depth', RELIABLE)
-        info_pub = node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
-        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
-        markers, marker_sub = ros.collect(MarkerArray, 'skeleton_markers_3d', RELIABLE)
-        for publisher in (skel_pub, depth_pub, info_pub):
-            ros.wait_matched(publisher, timeout=60.0)
-        ros.wait_matched(subscription=out_sub)
-        ros.wait_matched(subscription=marker_sub)
+        publishers, received = connect(ros, RGBD_INPUTS, {
+            'skeletons_3d': Skeleton3DArray, 'skeleton_markers_3d': MarkerArray})
+        skel_pub, depth_pub, info_pub = publishers.values()
+        out, markers = received.values()
 
         def rgbd(stamp: Header) -> None:
             depth_pub.publish(depth_image(stamp, depth_mm))
@@ -140,14 +150,9 @@ def test_skeleton_3d_node_pairs_by_stamp_and_drops_unmatched(ros):
 
 def test_bad_depth_is_logged_and_the_node_keeps_running(ros):
     with node_process('skeleton_3d_node', params={'input_qos': 'reliable'}) as process:
-        node = ros.node('rgbd_camera')
-        skel_pub = node.create_publisher(Skeleton2DArray, 'skeletons', RELIABLE)
-        depth_pub = node.create_publisher(Image, 'depth', RELIABLE)
-        info_pub = node.create_publisher(CameraInfo, 'camera_info', RELIABLE)
-        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
-        for publisher in (skel_pub, depth_pub, info_pub):
-            ros.wait_matched(publisher, timeout=60.0)
-        ros.wait_matched(subscription=out_sub)
+        publishers, received = connect(ros, RGBD_INPUTS, {'skeletons_3d': Skeleton3DArray})
+        skel_pub, depth_pub, info_pub = publishers.values()
+        out = received['skeletons_3d']
         bad, good = header(5), header(6)
         colour = messages.array_to_image_msg(np.zeros((HEIGHT, WIDTH, 3), np.uint8), 'bgr8',
                                              bad)
@@ -180,16 +185,12 @@ def test_real_rgbd_frame_through_the_nodes(ros):
             node_process('skeleton_3d_node', params={'input_qos': 'reliable'},
                          remap={'depth': 'camera/depth/image_raw',
                                 'camera_info': 'camera/color/camera_info'}) as lifter:
-        node = ros.node('kinect')
-        image_pub = node.create_publisher(Image, 'camera/color/image_raw', RELIABLE)
-        depth_pub = node.create_publisher(Image, 'camera/depth/image_raw', RELIABLE)
-        info_pub = node.create_publisher(CameraInfo, 'camera/color/camera_info', RELIABLE)
-        out, out_sub = ros.collect(Skeleton3DArray, 'skeletons_3d', RELIABLE)
-        flat, flat_sub = ros.collect(Skeleton2DArray, 'skeletons', RELIABLE)
-        for publisher in (image_pub, depth_pub, info_pub):
-            ros.wait_matched(publisher, timeout=90.0)
-        ros.wait_matched(subscription=out_sub, timeout=60.0)
-        ros.wait_matched(subscription=flat_sub, timeout=90.0)
+        publishers, received = connect(ros, {
+            'camera/color/image_raw': Image, 'camera/depth/image_raw': Image,
+            'camera/color/camera_info': CameraInfo},
+            {'skeletons_3d': Skeleton3DArray, 'skeletons': Skeleton2DArray}, timeout=90.0)
+        image_pub, depth_pub, info_pub = publishers.values()
+        out, flat = received.values()
         depth_pub.publish(depth_image(stamp, depth_mm))
         info_pub.publish(messages.camera_info_from_yaml(info, stamp))
         image_pub.publish(messages.array_to_image_msg(color, 'bgr8', stamp))
