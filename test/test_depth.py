@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pose_estimation_ros.core.depth import (CameraModel, DepthParams, depth_array_to_metres,
-                                            depth_to_metres, dense_keypoints, lift_keypoints,
+                                            depth_to_metres, lift_keypoints,
                                             window_samples)
 from pose_estimation_ros.core.stamps import StampCache
 from depth_scene import (HEIGHT, K, KEYPOINTS, P, PLUMB_BOB, WALL, WIDTH, camera,
@@ -159,15 +159,6 @@ def test_camera_model_from_camera_info():
         CameraModel.from_camera_info(0, 0, K, [], 'plumb_bob')
     with pytest.raises(ValueError, match='window_size'):
         DepthParams(window_size=4).validate()
-
-
-def test_dense_keypoints():
-    dense = dense_keypoints([np.array([[0, 1.0, 2.0], [3, 4.0, 5.0]]), np.zeros((0, 3))], 4)
-    assert dense.shape == (2, 4, 2)
-    np.testing.assert_array_equal(dense[0, 3], [4.0, 5.0])
-    assert np.isnan(dense[0, 1]).all() and np.isnan(dense[1]).all()
-    with pytest.raises(ValueError, match='part id'):
-        dense_keypoints([np.array([[7, 0.0, 0.0]])], 4)
 
 
 def test_stamp_cache_pairs_exact_and_nearest():

@@ -136,10 +136,8 @@ def depth_to_metres(data, width: int, height: int, step: int, encoding: str,
     """sensor_msgs/Image fields of a depth image -> (H, W) float32 metres, NaN where the
     driver had no reading (0, NaN, +-Inf)."""
     if encoding in ('16UC1', 'mono16'):
-        raw = image_to_array(data, width, height, step, encoding, is_bigendian)
-        metres = raw.astype(np.float32) * np.float32(1e-3)
-        metres[raw == 0] = np.nan
-        return metres
+        return depth_array_to_metres(image_to_array(data, width, height, step, encoding,
+                                                    is_bigendian))
     if encoding != '32FC1':
         raise ValueError(f'unsupported depth encoding "{encoding}"; supported: '
                          f'{", ".join(DEPTH_ENCODINGS)}')
@@ -151,10 +149,8 @@ def depth_to_metres(data, width: int, height: int, step: int, encoding: str,
         raise ValueError(f'depth data has {buffer.size} bytes but height*step is '
                          f'{height * step} (32FC1 {width}x{height})')
     wire = np.dtype('>f4' if is_bigendian else '<f4')
-    metres = np.ndarray((height, width), dtype=wire, buffer=buffer,
-                        strides=(step, 4)).astype(np.float32)
-    metres[~np.isfinite(metres) | (metres == 0)] = np.nan
-    return metres
+    return depth_array_to_metres(np.ndarray((height, width), dtype=wire, buffer=buffer,
+                                            strides=(step, 4)))
 
 
 def depth_array_to_metres(depth: np.ndarray) -> np.ndarray:
@@ -163,7 +159,7 @@ def depth_array_to_metres(depth: np.ndarray) -> np.ndarray:
         metres = depth.astype(np.float32) * np.float32(1e-3)
         metres[depth == 0] = np.nan
         return metres
-    metres = depth.astype(np.float32)
+    metres = depth.astype(np.float32)  # a native-order copy
     metres[~np.isfinite(metres) | (metres == 0)] = np.nan
     return metres
 
@@ -274,14 +270,3 @@ def lift_keypoints(xy: np.ndarray, depth_m: np.ndarray, camera: CameraModel,
         centroid = _order_statistic(c_ordered, c_count, 0.5)
     return Skeletons3D(xyz=xyz, valid=valid, reference_depth=reference, centroid=centroid)
 
-
-def dense_keypoints(keypoint_lists: Sequence[np.ndarray], num_parts: int) -> np.ndarray:
-    """Per person (n, 3) rows ``(part_id, x, y)`` -> (P, num_parts, 2), NaN for missing."""
-    out = np.full((len(keypoint_lists), num_parts, 2), np.nan)
-    for index, rows in enumerate(keypoint_lists):  # one slice per person
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
-        part = rows[:, 0].astype(np.int64)
-        if np.any((part < 0) | (part >= num_parts)):
-            raise ValueError(f'part id out of range 0..{num_parts - 1}: {part.tolist()}')
-        out[index, part] = rows[:, 1:3]
-    return out

@@ -93,12 +93,14 @@ class Skeleton3DNode(Node):
                 self._pending.pop(stamp)
                 missing = 'depth image' if depth is None else 'camera_info'
                 self._drop(stamp, f'no {missing} with its stamp (stamp_tolerance '
-                                  f'{self.values["stamp_tolerance"]} s)')
+                                  f'{self.values["stamp_tolerance"]} s; raise it if the camera '
+                                  f'stamps colour, depth and camera_info apart)')
 
     def _drop(self, stamp_ns: int, reason: str) -> None:
         self.dropped += 1
         self.get_logger().warning(f'dropped skeletons {_text(stamp_ns)}: {reason}; '
-                                  f'{self.dropped} unmatched so far')
+                                  f'{self.dropped} unmatched so far',
+                                  throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ output
     def _publish(self, msg: Skeleton2DArray, depth_msg: Image, info_msg: CameraInfo) -> None:
