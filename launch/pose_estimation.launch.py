@@ -2,12 +2,17 @@
 
     ros2 launch pose_estimation_ros pose_estimation.launch.py image_topic:=/camera/image_raw
     ros2 launch pose_estimation_ros pose_estimation.launch.py compressed:=true rviz:=true
+    ros2 launch pose_estimation_ros pose_estimation.launch.py skeletons_3d:=true \
+        depth_topic:=/camera/aligned_depth_to_color/image_raw \
+        camera_info_topic:=/camera/color/camera_info
 
 The node names (image_encoder, inference, openpose_decoder) are the sections of the
 parameters file. The launch arguments model_file and backend always set the inference
 node's model_file_path and backend (over the parameters file's values; their defaults
 are the shipped file's). Outputs, relative to ``namespace``: skeletons,
-skeleton_markers, detections (with vision_msgs), overlay_image.
+skeleton_markers, detections (with vision_msgs), overlay_image; with skeletons_3d:=true
+also skeletons_3d and skeleton_markers_3d (node skeleton_3d: the skeletons paired with
+the depth image registered to the colour image and the colour camera's CameraInfo).
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction
@@ -39,7 +44,9 @@ def generate_launch_description():
                  parameter: ParameterValue(LaunchConfiguration(argument), value_type=kind)
                  for parameter, argument, kind in node.argument_parameters}],
              remappings=[(source, [LaunchConfiguration(argument), suffix])
-                         for source, (argument, suffix) in node.remappings])
+                         for source, (argument, suffix) in node.remappings],
+             condition=(IfCondition(LaunchConfiguration(node.condition))
+                        if node.condition else None))
         for node in PIPELINE]
     nodes.append(Node(
         package='rviz2', executable='rviz2', name='rviz2', output='screen',

@@ -33,7 +33,9 @@ PACKAGE = 'pose_estimation_ros'
 EXPECTED_ARGUMENTS = {
     'image_topic': '/image_raw', 'compressed': 'false', 'params_file': None,
     'model_file': '', 'backend': 'auto', 'namespace': '', 'use_sim_time': 'false',
-    'log_level': 'info', 'rviz': 'false'}
+    'log_level': 'info', 'rviz': 'false', 'skeletons_3d': 'false',
+    'depth_topic': '/camera/aligned_depth_to_color/image_raw',
+    'camera_info_topic': '/camera/color/camera_info'}
 
 
 def _launch_available() -> bool:
@@ -150,6 +152,14 @@ def test_launch_starts_the_package_nodes_by_their_parameter_names(description):
     assert remaps['image_encoder'] == {'image': '$image_topic',
                                        'image/compressed': '$image_topic/compressed'}
     assert remaps['openpose_decoder'] == {'image': '$image_topic'}
+    # 3D skeletons: only with skeletons_3d:=true, depth and camera_info from arguments.
+    assert by_name['skeleton_3d']['executable'] == 'skeleton_3d_node'
+    assert _text(by_name['skeleton_3d']['condition'].args[0]) == '$skeletons_3d'
+    assert remaps['skeleton_3d'] == {'depth': '$depth_topic',
+                                     'camera_info': '$camera_info_topic'}
+    for name, node in by_name.items():
+        if name != 'skeleton_3d':
+            assert node['condition'] is None, f'{name} must always start'
     for node in ours:
         params_file, sim_time, overrides = node['parameters']
         assert _text(params_file) == '$params_file', f'{node["name"]} misses the params file'
@@ -186,9 +196,12 @@ def test_graph_command_lines_give_what_the_launch_file_gives(description, tmp_pa
         assert pairs == {'--log-level': 'warn', '--params-file': str(tmp_path / 'p.yaml')}
         remaps = [args[i + 1] for i, a in enumerate(args) if a == '-r']
         params = [args[i + 1] for i, a in enumerate(args) if a == '-p']
-        assert remaps == [f'__node:={node.name}', '__ns:=/robot'] + [
-            f'{src}:={_text(dst).replace("$image_topic", "/cam/image")}'
-            for src, dst in launched['remappings']]
+        values = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+        values['image_topic'] = '/cam/image'
+        expected = [f'{src}:={_text(dst)}' for src, dst in launched['remappings']]
+        for name, value in values.items():
+            expected = [e.replace(f'${name}', str(value)) for e in expected]
+        assert remaps == [f'__node:={node.name}', '__ns:=/robot'] + expected
         assert params[0] == 'use_sim_time:=true'
         assert [p.split(':=')[0] for p in params[1:]] == list(launched['parameters'][2])
     encoder = command_line(PIPELINE[0], '/prefix', 'p.yaml', {'compressed': 'true'})

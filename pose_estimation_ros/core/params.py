@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from pose_estimation_ros.core.depth import DepthParams
 from pose_estimation_ros.core.encoder import ImageEncoderConfig
 from pose_estimation_ros.core.openpose import DecoderParams
 
@@ -176,8 +177,50 @@ DECODER_PARAMETERS = (
     INPUT_QOS,
 )
 
+_DEPTH = DepthParams()
+SKELETON_3D_NODE = 'skeleton_3d'
+SKELETON_3D_PARAMETERS = (
+    # How depth is read around each keypoint (core.depth's robustness rule).
+    Param('depth_window_size', _DEPTH.window_size,
+          'Side (odd, depth-image pixels) of the window read around each keypoint.',
+          (1, 31), False),
+    Param('person_depth_tolerance', _DEPTH.person_depth_tolerance,
+          'Depth values further than this (m) from the person\'s reference depth are not '
+          'the person (background behind a limb, something in front).', (0.01, 5.0), False),
+    Param('min_valid_pixels', _DEPTH.min_valid_pixels,
+          'A keypoint needs at least this many window pixels on the person\'s surface, '
+          'else it is invalid.', (1, 961), False),
+    Param('min_depth', _DEPTH.min_depth,
+          'Depth readings nearer than this (m) are dropped.', (0.0, 100.0), False),
+    Param('max_depth', _DEPTH.max_depth,
+          'Depth readings further than this (m) are dropped.', (0.01, 1000.0), False),
+    Param('rectified', False,
+          'true when the colour images the skeletons come from are rectified (image_rect): '
+          'the intrinsics are CameraInfo P\'s, without undistortion; false: K and D.',
+          None, False),
+    # Pairing skeletons with depth images and CameraInfo by stamp.
+    Param('stamp_tolerance', 0.0,
+          'A depth image / CameraInfo pairs with a Skeleton2DArray when their stamps are '
+          'at most this far apart (s; 0: equal stamps only); the nearest one wins.',
+          (0.0, 1.0), False),
+    Param('queue_size', 10,
+          'Depth images, CameraInfo and skeleton arrays kept per stream while waiting for '
+          'their pair.', (1, 100)),
+    # Visualisation.
+    Param('marker_joint_diameter', 0.05, 'RViz 3D markers: joint sphere diameter (m).',
+          (1e-4, 1.0), False),
+    Param('marker_line_width', 0.02, 'RViz 3D markers: limb line width (m).', (1e-4, 1.0),
+          False),
+    Param('marker_lifetime', 1.0,
+          'RViz 3D markers: seconds they stay without a new frame (0: forever).',
+          (0.0, 3600.0), False),
+    Param('input_qos', INPUT_QOS.default,
+          'QoS of the depth and camera_info subscriptions: sensor_data (best effort, '
+          'depth 5: matches camera drivers and ros2 bag play) or reliable (depth 10).'),
+)
+
 NODE_PARAMETERS = {ENCODER_NODE: ENCODER_PARAMETERS, INFERENCE_NODE: INFERENCE_PARAMETERS,
-                   DECODER_NODE: DECODER_PARAMETERS}
+                   DECODER_NODE: DECODER_PARAMETERS, SKELETON_3D_NODE: SKELETON_3D_PARAMETERS}
 
 
 def defaults(params) -> dict[str, Any]:
@@ -197,6 +240,14 @@ def decoder_params(values: Mapping[str, Any]) -> DecoderParams:
     if not any(chosen.get('output_scale') or ()):
         chosen['output_scale'] = None
     return DecoderParams(**chosen).validate()
+
+
+def depth_params(values: Mapping[str, Any]) -> DepthParams:
+    """skeleton_3d node parameters -> validated core parameters."""
+    return DepthParams(window_size=values['depth_window_size'],
+                       person_depth_tolerance=values['person_depth_tolerance'],
+                       min_valid_pixels=values['min_valid_pixels'],
+                       min_depth=values['min_depth'], max_depth=values['max_depth']).validate()
 
 
 def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:

@@ -86,9 +86,8 @@ def tensor_qos(depth: int = 1) -> QoSProfile:
     return QoSProfile(depth=depth, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
-def _input_profile(reliable: bool) -> QoSProfile:
-    # Depth 1: a node busy with one frame continues with the newest, never a backlog.
-    return QoSProfile(depth=1, history=QoSHistoryPolicy.KEEP_LAST,
+def _input_profile(reliable: bool, depth: int) -> QoSProfile:
+    return QoSProfile(depth=depth, history=QoSHistoryPolicy.KEEP_LAST,
                       reliability=(QoSReliabilityPolicy.RELIABLE if reliable
                                    else QoSReliabilityPolicy.BEST_EFFORT),
                       durability=qos_profile_sensor_data.durability)
@@ -142,18 +141,19 @@ class InputSubscription:
     fragments of a large image are then resent), best effort as soon as one does not
     (a reliable reader would not match it); re-checked four times a second, so publishers
     that come later or change are followed. On a change the new subscription is made
-    before the old one goes, and duplicates are dropped: no frame is lost. Keeps only the
-    newest message (depth 1) and counts the skipped ones.
+    before the old one goes, and duplicates are dropped: no frame is lost. ``depth`` 1
+    (the default) keeps only the newest message: a node busy with one frame continues
+    with the newest, never a backlog. Skipped messages are counted.
     """
 
     CHECK_PERIOD = 0.25  # seconds
 
     def __init__(self, node: Node, msg_type, topic: str, callback: Callable, qos: str,
-                 what: str | None = None):
+                 what: str | None = None, depth: int = 1):
         if qos not in INPUT_QOS_CHOICES:
             raise startup_error(node, f'input_qos must be one of '
                                       f'{", ".join(INPUT_QOS_CHOICES)}, got "{qos}"')
-        self.node, self.msg_type, self.topic = node, msg_type, topic
+        self.node, self.msg_type, self.topic, self.depth = node, msg_type, topic, depth
         self.counter = FrameCounter(node, what or topic)
         self._callback = callback
         self.reliable = qos == 'reliable'
@@ -171,7 +171,8 @@ class InputSubscription:
 
     def _subscribe(self):
         return self.node.create_subscription(
-            self.msg_type, self.topic, self._on_message, _input_profile(self.reliable))
+            self.msg_type, self.topic, self._on_message,
+            _input_profile(self.reliable, self.depth))
 
     def _follow_publishers(self) -> None:
         if self._previous is not None and self._subscription.get_publisher_count():

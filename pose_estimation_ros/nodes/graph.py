@@ -27,11 +27,13 @@ class GraphNode:
     """One node of the pipeline: its executable, name (= its parameters-file section),
     parameters set from launch arguments ``(parameter, launch argument, type)`` and
     remappings ``(from, (launch argument, suffix))``: the topic is the argument's value
-    followed by the suffix."""
+    followed by the suffix; ``condition``, a launch argument that turns the node on."""
     name: str
     executable: str
     argument_parameters: tuple[tuple[str, str, type], ...] = ()
     remappings: tuple[tuple[str, tuple[str, str]], ...] = ()
+    # A launch argument that must be true for the node to start (None: always).
+    condition: str | None = None
 
 
 LAUNCH_ARGUMENTS = (
@@ -46,6 +48,12 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('use_sim_time', 'false', 'Use /clock (e.g. with ros2 bag play --clock)'),
     LaunchArgument('log_level', 'info', 'Log level of the nodes'),
     LaunchArgument('rviz', 'false', 'Start RViz with config/pose_estimation.rviz'),
+    LaunchArgument('skeletons_3d', 'false', 'Start skeleton_3d: 3D skeletons from the depth '
+                                            'image registered to the colour image'),
+    LaunchArgument('depth_topic', '/camera/aligned_depth_to_color/image_raw',
+                   'Depth image registered to the colour image (16UC1 mm or 32FC1 m)'),
+    LaunchArgument('camera_info_topic', '/camera/color/camera_info',
+                   'CameraInfo of the colour camera'),
 )
 DEFAULT_PARAMS_FILE = 'mobilenet_thin.yaml'  # in the package's config/
 
@@ -60,7 +68,19 @@ PIPELINE = (
     # The decoder draws the overlay on the camera images.
     GraphNode('openpose_decoder', 'openpose_decoder_node',
               remappings=(('image', ('image_topic', '')),)),
+    # 3D skeletons from the depth image registered to the colour image.
+    GraphNode('skeleton_3d', 'skeleton_3d_node',
+              remappings=(('depth', ('depth_topic', '')),
+                          ('camera_info', ('camera_info_topic', ''))),
+              condition='skeletons_3d'),
 )
+
+
+def started(arguments: Mapping[str, str] | None = None) -> tuple[GraphNode, ...]:
+    """The nodes of PIPELINE that these launch arguments start."""
+    values = _values(arguments)
+    return tuple(node for node in PIPELINE if node.condition is None
+                 or _parameter_text(values[node.condition], bool) == 'true')
 
 
 def _parameter_text(value: str, kind: type) -> str:
@@ -119,7 +139,7 @@ def runner_command_line(install_prefix: str | Path, params_file: str | Path,
     the encoder's and decoder's ``image`` remappings are the same)."""
     values = _values(arguments)
     items = []
-    for node in PIPELINE:
+    for node in PIPELINE[:3]:  # the runner's nodes: encoder, inference, decoder
         for i in range(0, len(node_items := _node_arguments(node, values)), 2):
             if node_items[i + 1] not in items:
                 items += node_items[i:i + 2]

@@ -10,17 +10,20 @@ from typing import Mapping, Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose_estimation_ros.core import drawing
+from pose_estimation_ros.core.depth import (CameraModel, DepthParams, Skeletons3D,
+                                            depth_to_metres, lift_keypoints)
 from pose_estimation_ros.core.encoder import decode_compressed, image_to_array
 from pose_estimation_ros.core.geometry import ImageGeometry
 from pose_estimation_ros.core.openpose import Person
 from pose_estimation_ros.core.tensors import fill_tensor, tensor_to_array, to_byte_array
-from pose_estimation_ros.msg import (ImageGeometry as ImageGeometryMsg, Keypoint2D, Skeleton2D,
-                                     Skeleton2DArray, Tensor, TensorList)
+from pose_estimation_ros.msg import (ImageGeometry as ImageGeometryMsg, Keypoint2D, Keypoint3D,
+                                     Skeleton2D, Skeleton2DArray, Skeleton3D, Skeleton3DArray,
+                                     Tensor, TensorList)
 
 try:  # Optional: cv_bridge is the reference conversion where ROS provides it.
     from cv_bridge import CvBridge
@@ -196,3 +199,125 @@ def detection_array_msg(header: Header, people: Sequence[Person]):
         detection.results = [hypothesis]
         msg.detections.append(detection)
     return msg
+
+
+# ------------------------------------------------------------------ 3D skeletons
+def depth_msg_to_metres(msg: Image) -> np.ndarray:
+    """Depth sensor_msgs/Image (16UC1/mono16 mm, 32FC1 m) -> (H, W) float32 metres, NaN
+    where the driver had no reading; ValueError with the reason for anything else."""
+    return depth_to_metres(msg.data, msg.width, msg.height, msg.step, msg.encoding,
+                           bool(msg.is_bigendian))
+
+
+def camera_model_from_msg(msg: CameraInfo, rectified: bool = False) -> CameraModel:
+    """sensor_msgs/CameraInfo -> the core's camera model (ValueError when unusable)."""
+    return CameraModel.from_camera_info(msg.width, msg.height, list(msg.k), list(msg.d),
+                                        msg.distortion_model, list(msg.p), rectified)
+
+
+def camera_info_from_yaml(document: Mapping, header: Header) -> CameraInfo:
+    """sensor_msgs/CameraInfo from a camera_calibration_parsers YAML document (the
+    ``camera_info.yaml`` a calibration writes); ValueError naming a missing field."""
+    def matrix(key: str, size: int) -> list[float]:
+        try:
+            values = [float(v) for v in document[key]['data']]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f'camera_info YAML: no valid {key}.data ({error})') from error
+        if size and len(values) != size:
+            raise ValueError(f'camera_info YAML: {key} has {len(values)} values, not {size}')
+        return values
+
+    try:
+        width, height = int(document['image_width']), int(document['image_height'])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'camera_info YAML: no valid image_width/height ({error})') from error
+    return CameraInfo(header=header, width=width, height=height,
+                      distortion_model=str(document.get('distortion_model', 'plumb_bob')),
+                      d=matrix('distortion_coefficients', 0), k=matrix('camera_matrix', 9),
+                      r=matrix('rectification_matrix', 9), p=matrix('projection_matrix', 12))
+
+
+def skeleton_keypoints(msg: Skeleton2DArray) -> tuple[np.ndarray, int]:
+    """(P, K, 2) keypoint pixels of a Skeleton2DArray (NaN for parts not found) and K,
+    the number of part types (its labels, or the largest part id + 1)."""
+    parts = [[(k.part_id, k.x, k.y) for k in s.keypoints] for s in msg.skeletons]
+    num_parts = max([len(msg.labels)] + [p + 1 for rows in parts for p, _, _ in rows])
+    xy = np.full((len(parts), num_parts, 2), np.nan)
+    for index, rows in enumerate(parts):  # one assignment per person
+        if rows:
+            ids, x, y = np.array(rows, dtype=np.float64).T
+            xy[index, ids.astype(np.int64)] = np.stack([x, y], axis=1)
+    return xy, num_parts
+
+
+def skeleton_3d_array_msg(msg: Skeleton2DArray, result: Skeletons3D) -> Skeleton3DArray:
+    """The 3D counterpart of a Skeleton2DArray: same header, topology and people (ids,
+    scores, parts, limbs), each part with its 3D position and validity flag."""
+    out = Skeleton3DArray(header=msg.header, labels=list(msg.labels), edges=list(msg.edges))
+    xyz, valid, centroid = result.xyz.tolist(), result.valid.tolist(), result.centroid.tolist()
+    skeletons = []
+    for index, skeleton in enumerate(msg.skeletons):
+        c = centroid[index]
+        person = Skeleton3D(tracking_id=skeleton.tracking_id, score=skeleton.score,
+                            centroid=Point(x=c[0], y=c[1], z=c[2]),
+                            centroid_valid=bool(result.centroid_valid[index]),
+                            edge_ids=list(skeleton.edge_ids))
+        person.keypoints = [
+            Keypoint3D(part_id=k.part_id, label=k.label, confidence=k.confidence,
+                       valid=valid[index][k.part_id],
+                       position=Point(x=xyz[index][k.part_id][0], y=xyz[index][k.part_id][1],
+                                      z=xyz[index][k.part_id][2]))
+            for k in skeleton.keypoints]
+        skeletons.append(person)
+    out.skeletons = skeletons
+    return out
+
+
+def lift_skeleton_array(msg: Skeleton2DArray, depth: Image, camera_info: CameraInfo,
+                        params: DepthParams, rectified: bool = False) -> Skeleton3DArray:
+    """A Skeleton2DArray and its depth image and CameraInfo -> Skeleton3DArray (the
+    node's and the offline tool's one path); ValueError when depth or CameraInfo are
+    unusable."""
+    xy, _ = skeleton_keypoints(msg)
+    result = lift_keypoints(xy, depth_msg_to_metres(depth),
+                            camera_model_from_msg(camera_info, rectified), params)
+    return skeleton_3d_array_msg(msg, result)
+
+
+def marker_array_3d_msg(msg: Skeleton3DArray, *, joint_diameter: float, line_width: float,
+                        lifetime: float, namespace: str = 'skeleton_3d') -> MarkerArray:
+    """RViz markers of 3D skeletons in the camera's optical frame (the header's).
+
+    Like :func:`marker_array_msg`, at the metric positions: DELETEALL first, then per
+    person (namespace ``<namespace>/<index>``) one SPHERE per valid part (id = part id)
+    and one LINE_LIST (id ``LIMBS_MARKER_ID``) of the limbs whose two parts are valid.
+    Invalid parts are not drawn.
+    """
+    header = msg.header
+    markers = [Marker(header=header, action=Marker.DELETEALL, ns=namespace)]
+    life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
+    edges = list(zip(msg.edges[0::2], msg.edges[1::2]))
+    part_colors = [_rgba(c) for c in drawing.part_colors(
+        max([len(msg.labels)] + [int(p) + 1 for e in edges for p in e]))]
+    limb_colors = [_rgba(c) for c in drawing.limb_colors(len(edges))]
+    for index, person in enumerate(msg.skeletons):
+        ns = f'{namespace}/{index}'
+        points = {k.part_id: k.position for k in person.keypoints if k.valid}
+        for part, point in points.items():
+            joint = Marker(header=header, ns=ns, id=int(part), type=Marker.SPHERE,
+                           action=Marker.ADD, lifetime=life, color=part_colors[part])
+            joint.pose.position = point
+            joint.pose.orientation.w = 1.0
+            joint.scale.x = joint.scale.y = joint.scale.z = joint_diameter
+            markers.append(joint)
+        limbs = Marker(header=header, ns=ns, id=LIMBS_MARKER_ID, type=Marker.LINE_LIST,
+                       action=Marker.ADD, lifetime=life)
+        limbs.pose.orientation.w = 1.0
+        limbs.scale.x = line_width
+        for edge in person.edge_ids:
+            a, b = edges[edge]
+            if a in points and b in points:
+                limbs.points += [points[a], points[b]]
+                limbs.colors += [limb_colors[edge], limb_colors[edge]]
+        markers.append(limbs)
+    return MarkerArray(markers=markers)

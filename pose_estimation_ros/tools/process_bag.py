@@ -14,11 +14,21 @@ parameters file) in this process, and writes into the output directory:
 - ``annotated.mp4``: the input with the skeletons drawn (unless ``--no-video``);
 - ``summary.json``: what the final summary prints.
 
+A bag from an RGB-D camera (``--depth-topic``: a depth image registered to the colour
+image, 16UC1 mm or 32FC1 m; ``--camera-info-topic``: the colour camera's CameraInfo,
+default the bag's only one) also gives 3D skeletons, as the skeleton_3d node does with
+its parameters from the same file: ``/skeletons_3d`` (Skeleton3DArray) and
+``/skeleton_markers_3d`` in the output bag for every colour frame with a depth image and
+CameraInfo of its stamp (within ``stamp_tolerance``), the people's 3D centroids in
+``frames.json``, and the counts (paired frames, unmatched frames, valid keypoints) in
+the summary.
+
 Usage::
 
     ros2 run pose_estimation_ros process_bag INPUT [--topic /camera/image_raw]
         [--params config/mobilenet_thin.yaml] [--model PATH] [--output-dir output/NAME]
         [--output-storage mcap|sqlite3] [--no-video] [--max-frames N]
+        [--depth-topic /camera/aligned_depth_to_color/image_raw [--camera-info-topic T]]
 
 Bag messages are deserialized with rclpy (the same message classes and conversions,
 :mod:`pose_estimation_ros.nodes.messages`, as the nodes) and read / written as raw CDR
@@ -51,9 +61,11 @@ from std_msgs.msg import Header
 
 from pose_estimation_ros.core.coco import coco17_mapping, people_to_coco
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
-from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
+from pose_estimation_ros.core.params import (DECODER_NODE, INFERENCE_NODE, SKELETON_3D_NODE,
+                                             depth_params, load_parameters_file)
 from pose_estimation_ros.core.pipeline import Pipeline
 from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.tools.rgbd import DepthStream
 
 PACKAGE = 'pose_estimation_ros'
 IMAGE_TYPES = {'sensor_msgs/msg/Image': Image,
@@ -70,6 +82,9 @@ SKELETON_TOPIC = '/skeletons'
 MARKER_TOPIC = '/skeleton_markers'
 SKELETON_TYPE = f'{PACKAGE}/msg/Skeleton2DArray'
 MARKER_TYPE = 'visualization_msgs/msg/MarkerArray'
+SKELETON_3D_TOPIC = '/skeletons_3d'
+MARKER_3D_TOPIC = '/skeleton_markers_3d'
+SKELETON_3D_TYPE = f'{PACKAGE}/msg/Skeleton3DArray'
 # rosbag2 format 8 rather than 9 (Jazzy's, which changed how QoS profiles are written):
 # readers of older distributions know its QoS format; Jazzy and later read both.
 BAG_VERSION = 8
@@ -137,8 +152,10 @@ class ImageSource:
     """
 
     def __init__(self, path: str | Path, *, topic: str | None = None,
-                 fps: float | None = None, frame_id: str = DEFAULT_FRAME_ID):
+                 fps: float | None = None, frame_id: str = DEFAULT_FRAME_ID,
+                 exclude_topics: Sequence[str] = ()):
         self.path = Path(path)
+        self.exclude_topics = set(exclude_topics)  # e.g. the depth image topic
         self.frame_id = frame_id
         self.topic: str | None = None
         self.msgtype: str | None = None
@@ -182,7 +199,8 @@ class ImageSource:
         reader = _open_bag(self.path)
         try:
             types = {c.topic: c.msgtype for c in reader.connections}
-            images = sorted(t for t, msgtype in types.items() if msgtype in IMAGE_TYPES)
+            images = sorted(t for t, msgtype in types.items() if msgtype in IMAGE_TYPES
+                            and t not in self.exclude_topics)
             listing = ', '.join(f'{t} ({types[t]})' for t in images) or 'none'
             if topic is None:
                 if len(images) != 1:
@@ -426,13 +444,24 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help='header frame_id of video / image-folder frames (default: '
                              f'{DEFAULT_FRAME_ID})')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--depth-topic',
+                        help='depth image topic of a bag (registered to the colour image): '
+                             'also write 3D skeletons')
+    parser.add_argument('--camera-info-topic',
+                        help='CameraInfo topic of the colour camera (default: the bag\'s only '
+                             'one); with --depth-topic')
     return parser.parse_args(argv)
 
 
-def _make_pipeline(args: argparse.Namespace) -> Pipeline:
+def _parameters(args: argparse.Namespace) -> dict:
+    """{node: {parameter: value}} of --params (default: the installed mobilenet_thin.yaml)."""
     params_file = Path(args.params) if args.params else package_file('config',
                                                                      'mobilenet_thin.yaml')
-    parameters = load_parameters_file(params_file)  # ValueError says what is wrong
+    return load_parameters_file(params_file)  # ValueError says what is wrong
+
+
+def _make_pipeline(args: argparse.Namespace) -> Pipeline:
+    parameters = _parameters(args)
     inference = {}
     if args.model:
         inference['model_file_path'] = str(args.model)
@@ -447,9 +476,14 @@ class Outputs:
     """What is written per frame: the output bag, COCO results, the frame table and the
     annotated video (None: no video), all in directory ``out``."""
 
-    def __init__(self, out: Path, pipeline: Pipeline, storage: str, video_fps: float | None):
+    def __init__(self, out: Path, pipeline: Pipeline, storage: str, video_fps: float | None,
+                 depth: DepthStream | None = None, values_3d: dict | None = None):
         self.out = out
         self.values = pipeline.values[DECODER_NODE]
+        # 3D skeletons (RGB-D bags): the depth stream and the skeleton_3d parameters.
+        self.depth, self.values_3d = depth, values_3d
+        self.depth_params = depth_params(values_3d) if depth is not None else None
+        self.count_3d = {'frames': 0, 'unmatched': 0, 'keypoints': 0, 'valid_keypoints': 0}
         self.params = pipeline.decoder.params
         self.coco_mapping = coco17_mapping(self.params.labels)
         self.results: list[dict] = []
@@ -462,16 +496,19 @@ class Outputs:
         for path in self.paths.values():
             _clear_output(path)
         self.storage = storage
-        self.writer, self.connections = open_bag_writer(
-            self.paths['bag'], storage, {SKELETON_TOPIC: SKELETON_TYPE, MARKER_TOPIC: MARKER_TYPE})
+        topics = {SKELETON_TOPIC: SKELETON_TYPE, MARKER_TOPIC: MARKER_TYPE}
+        if depth is not None:
+            topics.update({SKELETON_3D_TOPIC: SKELETON_3D_TYPE, MARKER_3D_TOPIC: MARKER_TYPE})
+        self.writer, self.connections = open_bag_writer(self.paths['bag'], storage, topics)
         self.video = (AnnotatedVideo(self.paths['video'], video_fps)
                       if video_fps is not None else None)
 
     def add(self, index: int, frame: Frame, people: Sequence) -> None:
         start = time.perf_counter()
         header, params, values = frame.header, self.params, self.values
-        self.writer.write(self.connections[SKELETON_TOPIC], frame.log_time_ns, serialize_message(
-            messages.skeleton_array_msg(header, people, params.labels, params.edges)))
+        skeletons = messages.skeleton_array_msg(header, people, params.labels, params.edges)
+        self.writer.write(self.connections[SKELETON_TOPIC], frame.log_time_ns,
+                          serialize_message(skeletons))
         self.writer.write(self.connections[MARKER_TOPIC], frame.log_time_ns, serialize_message(
             messages.marker_array_msg(header, people, params.edges,
                                       pixel_size=values['marker_pixel_size'],
@@ -485,15 +522,45 @@ class Outputs:
                             'stamp': {'sec': header.stamp.sec, 'nanosec': header.stamp.nanosec},
                             'frame_id': header.frame_id, 'log_time_ns': frame.log_time_ns,
                             'people': len(people)})
+        if self.depth is not None:
+            self.frames[-1]['centroids_3d'] = self._add_3d(index, frame, skeletons)
         if self.video is not None:
             self.video.write(draw_skeletons(to_bgr8(frame.image, frame.encoding), people,
                                             params.edges, len(params.labels)))
         self.write_ms.append((time.perf_counter() - start) * 1e3)
 
+    def _add_3d(self, index: int, frame: Frame, skeletons) -> list | None:
+        """Write the frame's 3D skeletons; returns the people's centroids (None: the
+        frame has no depth image / CameraInfo of its stamp)."""
+        pair = self.depth.pair(stamp_ns(frame.header))
+        if pair is None:
+            self.count_3d['unmatched'] += 1
+            return None
+        values = self.values_3d
+        try:
+            lifted = messages.lift_skeleton_array(skeletons, *pair, self.depth_params,
+                                                  values['rectified'])
+        except ValueError as error:
+            raise InputError(f'frame {index}: {error}') from error
+        self.writer.write(self.connections[SKELETON_3D_TOPIC], frame.log_time_ns,
+                          serialize_message(lifted))
+        self.writer.write(self.connections[MARKER_3D_TOPIC], frame.log_time_ns, serialize_message(
+            messages.marker_array_3d_msg(lifted, joint_diameter=values['marker_joint_diameter'],
+                                         line_width=values['marker_line_width'],
+                                         lifetime=values['marker_lifetime'])))
+        self.count_3d['frames'] += 1
+        keypoints = [k for s in lifted.skeletons for k in s.keypoints]
+        self.count_3d['keypoints'] += len(keypoints)
+        self.count_3d['valid_keypoints'] += sum(k.valid for k in keypoints)
+        return [[s.centroid.x, s.centroid.y, s.centroid.z] if s.centroid_valid else None
+                for s in lifted.skeletons]
+
     def close(self, source: ImageSource) -> None:
         """Close the bag and video; write the JSON files (also after an error, so that
         what was processed is kept)."""
         self.writer.close()
+        if self.depth is not None:
+            self.depth.close()
         if self.video is not None:
             self.video.close()
         if self.coco_mapping:
@@ -508,7 +575,9 @@ class Outputs:
                 'keypoints': str(self.paths['keypoints']) if self.coco_mapping else None,
                 'frames': str(self.paths['frames']),
                 'video': str(self.paths['video']) if video else None,
-                'video_codec': self.video.codec if video else None}
+                'video_codec': self.video.codec if video else None,
+                'skeletons_3d': dict(self.count_3d, topics=self.depth.describe())
+                if self.depth is not None else None}
 
 
 def _estimate(frames: Iterator[Frame], pipeline: Pipeline, writer: ThreadPoolExecutor,
@@ -537,7 +606,17 @@ def process(args: argparse.Namespace) -> dict:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f'--max-frames must be at least 1, got {args.max_frames}')
-    source = ImageSource(args.input, topic=args.topic, fps=args.fps, frame_id=args.frame_id)
+    if args.camera_info_topic and not args.depth_topic:
+        raise InputError('--camera-info-topic needs --depth-topic')
+    source = ImageSource(args.input, topic=args.topic, fps=args.fps, frame_id=args.frame_id,
+                         exclude_topics=[args.depth_topic] if args.depth_topic else [])
+    depth = None
+    if args.depth_topic:
+        if source.kind != 'bag':
+            raise InputError('--depth-topic needs a bag input')
+        values_3d = _parameters(args)[SKELETON_3D_NODE]
+        depth = DepthStream(source.path, args.depth_topic, args.camera_info_topic,
+                            round(values_3d['stamp_tolerance'] * 1e9), _open_bag)
     pipeline = _make_pipeline(args)
     try:
         out = Path(args.output_dir) if args.output_dir else default_output_dir(source.path)
@@ -551,7 +630,8 @@ def process(args: argparse.Namespace) -> dict:
         # them.
         with ThreadPoolExecutor(1, thread_name_prefix='process_bag-writer') as writer:
             outputs = writer.submit(Outputs, out, pipeline, args.output_storage,
-                                    None if args.no_video else source.fps).result()
+                                    None if args.no_video else source.fps, depth,
+                                    pipeline.values.get(SKELETON_3D_NODE)).result()
             frames = prefetch(itertools.islice(source, args.max_frames))
             try:
                 with tqdm(total=total, unit='frame', file=sys.stderr, dynamic_ncols=True,
@@ -598,6 +678,11 @@ def print_summary(summary: dict) -> None:
         print(f'COCO keypoints:  {outputs["keypoints"]} (frames: {outputs["frames"]})')
     if outputs['video']:
         print(f'annotated video: {outputs["video"]} ({outputs["video_codec"]})')
+    counts = outputs.get('skeletons_3d')
+    if counts:
+        print(f'3D skeletons:    {counts["frames"]} frames ({counts["unmatched"]} without depth '
+              f'or camera_info of their stamp), {counts["valid_keypoints"]} of '
+              f'{counts["keypoints"]} keypoints with a valid depth ({counts["topics"]})')
 
 
 def main(argv: Sequence[str] | None = None) -> int:
