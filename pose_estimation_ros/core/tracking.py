@@ -42,6 +42,9 @@ from .openpose import Person
 # Velocity is extrapolated for at most this long (s): beyond it, a constant-velocity guess
 # is worse than none (a person stops, turns).
 MAX_EXTRAPOLATION_S = 0.5
+# Image speed (box diagonals per second) a person seen only once may have: how far the
+# next frame may find them.
+UNKNOWN_SPEED = 0.5
 # Smallest person scale (box area, px^2) in OKS, so that a detection of two parts still
 # has a usable tolerance.
 MIN_AREA = 32.0 ** 2
@@ -56,7 +59,7 @@ class TrackerParams:
     tracking_enabled: bool = True
     tracking_min_similarity: float = 0.2
     tracking_keypoint_weight: float = 0.7
-    tracking_keypoint_sigma: float = 0.1
+    tracking_keypoint_sigma: float = 0.15
     tracking_confirm_hits: int = 2
     tracking_max_misses: int = 10
     tracking_velocity_smoothing: float = 0.5
@@ -123,9 +126,15 @@ class _Track:
         self.speed = np.zeros_like(xy)
         self.filtered_at = stamp
 
-    def predict(self, stamp: float) -> np.ndarray:
+    def predict(self, stamp: float) -> tuple[np.ndarray, float]:
+        """Part positions at ``stamp`` and how uncertain (px) that is: the distance
+        extrapolated, or for a track seen once (no velocity yet) the distance a person
+        moving at :data:`UNKNOWN_SPEED` could have gone."""
         dt = min(max(stamp - self.seen, 0.0), MAX_EXTRAPOLATION_S)
-        return self.xy + self.velocity * dt
+        if self.hits == 1:
+            box = _boxes(self.xy[None])[0]
+            return self.xy, UNKNOWN_SPEED * float(np.hypot(*(box[2:] - box[:2]))) * dt
+        return self.xy + self.velocity * dt, float(np.hypot(*self.velocity)) * dt
 
 
 def _boxes(xy: np.ndarray) -> np.ndarray:
@@ -150,9 +159,11 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def similarity(tracks_xy: np.ndarray, dets_xy: np.ndarray, *, keypoint_weight: float,
-               keypoint_sigma: float) -> np.ndarray:
+               keypoint_sigma: float, spread: np.ndarray | None = None) -> np.ndarray:
     """(T, P, 2) and (D, P, 2) part positions (NaN: missing) -> (T, D) similarity in
-    [0, 1]: ``keypoint_weight`` x OKS over the shared parts + the rest x box IoU."""
+    [0, 1]: ``keypoint_weight`` x OKS over the shared parts + the rest x box IoU.
+    ``spread``: (T,) extra position tolerance (px) of each track, added in quadrature to
+    the OKS one (the uncertainty of a long extrapolation)."""
     boxes_t, boxes_d = _boxes(tracks_xy), _boxes(dets_xy)
     area_t = np.prod(boxes_t[:, 2:] - boxes_t[:, :2], axis=1)
     area_d = np.prod(boxes_d[:, 2:] - boxes_d[:, :2], axis=1)
@@ -160,7 +171,10 @@ def similarity(tracks_xy: np.ndarray, dets_xy: np.ndarray, *, keypoint_weight: f
     d2 = np.sum((tracks_xy[:, None] - dets_xy[None]) ** 2, axis=3)  # (T, D, P), NaN: unshared
     shared = ~np.isnan(d2)
     count = shared.sum(axis=2)
-    e = np.exp(-np.nan_to_num(d2, nan=np.inf) / (2.0 * area[:, :, None] * keypoint_sigma ** 2))
+    variance = area * keypoint_sigma ** 2
+    if spread is not None:
+        variance = variance + (spread ** 2)[:, None]
+    e = np.exp(-np.nan_to_num(d2, nan=np.inf) / (2.0 * variance[:, :, None]))
     oks = np.where(count > 0, e.sum(axis=2) / np.maximum(count, 1), 0.0)
     iou = _iou(boxes_t, boxes_d)
     return keypoint_weight * oks + (1.0 - keypoint_weight) * iou
@@ -220,9 +234,15 @@ class Tracker:
         tracks = self.tracks
         matches: list[tuple[int, int]] = []
         if tracks and people:
-            predicted = np.stack([t.predict(stamp) for t in tracks])
-            score = similarity(predicted, dets, keypoint_weight=p.tracking_keypoint_weight,
-                               keypoint_sigma=p.tracking_keypoint_sigma)
+            predictions = [t.predict(stamp) for t in tracks]
+            # The further a track is extrapolated, the less its prediction is trusted;
+            # a person may also have stopped: the better of moved and not moved counts.
+            options = dict(keypoint_weight=p.tracking_keypoint_weight,
+                           keypoint_sigma=p.tracking_keypoint_sigma)
+            score = np.maximum(
+                similarity(np.stack([xy for xy, _ in predictions]), dets,
+                           spread=np.array([moved for _, moved in predictions]), **options),
+                similarity(np.stack([t.xy for t in tracks]), dets, **options))
             # Confirmed tracks first among equals: a tentative one (maybe a false
             # detection) must not take a known person's detection on a tie.
             bonus = np.array([1e-3 if t.id else 0.0 for t in tracks])[:, None]
@@ -271,7 +291,7 @@ class Tracker:
                 # The first measurement replaces the initial zero guess.
                 track.velocity = measured if track.hits == 1 else (
                     a * track.velocity + (1.0 - a) * measured)
-            track.xy = track.predict(stamp)
+            track.xy = track.predict(stamp)[0]
         track.xy[found] = det[found]
         track.seen = stamp
         track.hits += 1
