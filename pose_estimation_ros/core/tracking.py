@@ -65,7 +65,7 @@ class TrackerParams:
     tracking_velocity_smoothing: float = 0.5
     smoothing_enabled: bool = False
     smoothing_min_cutoff: float = 1.0
-    smoothing_beta: float = 0.005
+    smoothing_beta: float = 0.05
 
     @classmethod
     def from_values(cls, values) -> TrackerParams:
@@ -126,15 +126,10 @@ class _Track:
         self.speed = np.zeros_like(xy)
         self.filtered_at = stamp
 
-    def predict(self, stamp: float) -> tuple[np.ndarray, float]:
-        """Part positions at ``stamp`` and how uncertain (px) that is: the distance
-        extrapolated, or for a track seen once (no velocity yet) the distance a person
-        moving at :data:`UNKNOWN_SPEED` could have gone."""
-        dt = min(max(stamp - self.seen, 0.0), MAX_EXTRAPOLATION_S)
-        if self.hits == 1:
-            box = _boxes(self.xy[None])[0]
-            return self.xy, UNKNOWN_SPEED * float(np.hypot(*(box[2:] - box[:2]))) * dt
-        return self.xy + self.velocity * dt, float(np.hypot(*self.velocity)) * dt
+    def predict(self, stamp: float) -> np.ndarray:
+        """Part positions at ``stamp`` (constant velocity, extrapolated at most
+        :data:`MAX_EXTRAPOLATION_S`)."""
+        return self.xy + self.velocity * min(max(stamp - self.seen, 0.0), MAX_EXTRAPOLATION_S)
 
 
 def _boxes(xy: np.ndarray) -> np.ndarray:
@@ -151,9 +146,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(T, 4) x (D, 4) boxes -> (T, D) intersection over union (0 for empty boxes)."""
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
+    inter = np.prod(np.maximum(hi - lo, 0.0), axis=2)
+    area_a = np.prod(np.maximum(a[:, 2:] - a[:, :2], 0.0), axis=1)
+    area_b = np.prod(np.maximum(b[:, 2:] - b[:, :2], 0.0), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
@@ -234,15 +229,7 @@ class Tracker:
         tracks = self.tracks
         matches: list[tuple[int, int]] = []
         if tracks and people:
-            predictions = [t.predict(stamp) for t in tracks]
-            # The further a track is extrapolated, the less its prediction is trusted;
-            # a person may also have stopped: the better of moved and not moved counts.
-            options = dict(keypoint_weight=p.tracking_keypoint_weight,
-                           keypoint_sigma=p.tracking_keypoint_sigma)
-            score = np.maximum(
-                similarity(np.stack([xy for xy, _ in predictions]), dets,
-                           spread=np.array([moved for _, moved in predictions]), **options),
-                similarity(np.stack([t.xy for t in tracks]), dets, **options))
+            score = self._similarity(dets, stamp)
             # Confirmed tracks first among equals: a tentative one (maybe a false
             # detection) must not take a known person's detection on a tie.
             bonus = np.array([1e-3 if t.id else 0.0 for t in tracks])[:, None]
@@ -278,6 +265,31 @@ class Tracker:
         return Tracked(tracked, [self._smooth(track, person, det, stamp)
                                  for track, person, det in zip(owner, tracked, dets)])
 
+    def _similarity(self, dets: np.ndarray, stamp: float) -> np.ndarray:
+        """(T, D) similarity of the tracks, predicted to ``stamp``, and the detections.
+
+        Each track is compared twice, moved by its velocity and where last seen (a
+        person may have stopped), and the better counts. The moved one is trusted less
+        the further it was extrapolated: the distance gets added to the OKS tolerance;
+        for a track seen once (no velocity yet) the distance a person at
+        :data:`UNKNOWN_SPEED` could have covered.
+        """
+        p, tracks = self.params, self.tracks
+        xy = np.stack([t.xy for t in tracks])
+        velocity = np.stack([t.velocity for t in tracks])
+        dt = np.clip(stamp - np.array([t.seen for t in tracks]), 0.0, MAX_EXTRAPOLATION_S)
+        speed = np.hypot(velocity[:, 0], velocity[:, 1])
+        new = np.array([t.hits == 1 for t in tracks])
+        if new.any():
+            box = _boxes(xy[new])
+            speed[new] = UNKNOWN_SPEED * np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+        moved = xy + velocity[:, None, :] * dt[:, None, None]
+        both = similarity(np.concatenate([moved, xy]), dets,
+                          keypoint_weight=p.tracking_keypoint_weight,
+                          keypoint_sigma=p.tracking_keypoint_sigma,
+                          spread=np.concatenate([speed * dt, np.zeros_like(dt)]))
+        return np.maximum(both[:len(tracks)], both[len(tracks):])
+
     def _observe(self, track: _Track, det: np.ndarray, stamp: float) -> None:
         """Matched: measure the velocity on the shared parts, take the detection's parts,
         move the others with the velocity."""
@@ -291,7 +303,7 @@ class Tracker:
                 # The first measurement replaces the initial zero guess.
                 track.velocity = measured if track.hits == 1 else (
                     a * track.velocity + (1.0 - a) * measured)
-            track.xy = track.predict(stamp)[0]
+            track.xy = track.predict(stamp)
         track.xy[found] = det[found]
         track.seen = stamp
         track.hits += 1

@@ -111,6 +111,24 @@ def oracle_ids(similarity: np.ndarray, gt_ids: np.ndarray, first_free: int) -> n
     return ids
 
 
+def keypoint_errors(annotated: AnnotatedFrame, people: Sequence[Person], ids: np.ndarray,
+                    mapping: Sequence[int]) -> list[float]:
+    """Distances (px) of the people's joints from the annotated ones, for the people
+    ``ids`` assigns to an annotated person (as :func:`oracle_ids` does)."""
+    out = []
+    row_of = {int(t): r for r, t in enumerate(annotated.track_ids)}
+    for person, track_id in zip(people, ids.tolist()):
+        row = row_of.get(track_id)
+        if row is None:
+            continue
+        num_parts = max(max(mapping), int(person.part_ids.max(initial=-1))) + 1
+        det = person.dense(num_parts)[list(mapping), :2] - 0.5
+        gt = annotated.keypoints[row]
+        both = (gt[:, 2] > 0) & ~np.isnan(det[:, 0])
+        out += np.hypot(*(det[both] - gt[both, :2]).T).tolist()
+    return out
+
+
 def mot_metrics(frames: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
     """TrackEval CLEAR + Identity metrics of a sequence.
 
@@ -188,8 +206,13 @@ def evaluate(pipeline: Pipeline, frames: Sequence[AnnotatedFrame], maps: Sequenc
     pipeline.timings.track.clear()
     sigmas = coco_sigmas()
     tracked_frames, oracle_frames, next_free = [], [], 1 << 40
+    errors = {'raw': [], 'output': []}
+    jitters = {'raw': [], 'output': []}
+    history: dict[tuple[str, int], list[np.ndarray]] = {}  # (kind, id) -> last positions
+    num_parts = len(labels)
     for frame, (outputs, geometry) in list(zip(frames, maps))[::step]:
-        people = pipeline.track(pipeline.decode(outputs, geometry), frame.frame_id / fps).people
+        tracked = pipeline.track(pipeline.decode(outputs, geometry), frame.frame_id / fps)
+        people = tracked.people
         similarity = oks(frame, people, mapping, sigmas)
         ids = np.array([p.tracking_id for p in people], np.int64)
         confirmed = ids > 0
@@ -197,9 +220,26 @@ def evaluate(pipeline: Pipeline, frames: Sequence[AnnotatedFrame], maps: Sequenc
         oracle = oracle_ids(similarity, frame.track_ids, next_free)
         next_free += len(people)
         oracle_frames.append((frame.track_ids, oracle, similarity))
+        for kind, group in (('raw', people), ('output', tracked.smoothed)):
+            errors[kind] += keypoint_errors(frame, group, oracle, mapping)
+            # Jitter: |x(t) - 2 x(t-1) + x(t-2)| of each tracked person's parts.
+            for person in group:
+                if person.tracking_id:
+                    last = history.setdefault((kind, person.tracking_id), [])
+                    last.append(person.dense(num_parts)[:, :2])
+                    if len(last) >= 3:
+                        second = last[-1] - 2 * last[-2] + last[-3]
+                        jitters[kind] += np.hypot(*second[~np.isnan(second[:, 0])].T).tolist()
+                        del last[0]
     tracked, oracle = mot_metrics(tracked_frames), mot_metrics(oracle_frames)
     return {'step': step, 'frames': len(tracked_frames), 'tracker': tracked, 'oracle': oracle,
             'idf1_ratio': tracked['IDF1'] / oracle['IDF1'] if oracle['IDF1'] else 0.0,
+            # Keypoints against the annotations (matched people, joints both have):
+            # the tracker's output (smoothed, if on) beside the raw detections.
+            'keypoint_error_px': {k: float(np.mean(v)) if v else 0.0
+                                  for k, v in errors.items()},
+            'keypoint_jitter_px': {k: float(np.mean(v)) if v else 0.0
+                                   for k, v in jitters.items()},
             'track_ms_median': float(np.median(pipeline.timings.track))}
 
 
@@ -249,8 +289,11 @@ def main(argv=None) -> int:
             print(f'{r["step"]:>4} {who:<8} {m["MOTA"]:6.3f} {m["IDF1"]:6.3f} {m["IDSW"]:5d} '
                   f'{m["Frag"]:5d} {m["CLR_TP"]:4d} {m["CLR_FN"]:4d} {m["CLR_FP"]:4d} '
                   f'{m["num_tracker_ids"]:4d}')
+        error, jitter = r['keypoint_error_px'], r['keypoint_jitter_px']
         print(f'{r["step"]:>4} IDF1 tracker / oracle = {r["idf1_ratio"]:.3f}; tracker '
-              f'{r["track_ms_median"]:.3f} ms median per frame')
+              f'{r["track_ms_median"]:.3f} ms median per frame; keypoint error '
+              f'{error["output"]:.2f} px ({error["raw"]:.2f} raw), jitter '
+              f'{jitter["output"]:.2f} px ({jitter["raw"]:.2f} raw)')
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=1))
     return 0
