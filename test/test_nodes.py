@@ -234,6 +234,14 @@ def test_decoder_node_tracks_people_on_header_stamps(ros):
     again = send(outputs[0][0]['Openpose/concat_stage7'], outputs[0][1], 0.0)
     again = send(outputs[1][0]['Openpose/concat_stage7'], outputs[1][1], 0.04)
     assert again.skeletons and all(s.tracking_id > used for s in again.skeletons)
+    # Live: a bad value is refused, switching tracking off is applied at once.
+    decoder = next(n for n in ros.nodes if isinstance(n, OpenPoseDecoderNode))
+    (refused,) = decoder.set_parameters([Parameter('tracking_confirm_hits', value=0)])
+    assert not refused.successful
+    (accepted,) = decoder.set_parameters([Parameter('tracking_enabled', value=False)])
+    assert accepted.successful, accepted.reason
+    off = send(outputs[2][0]['Openpose/concat_stage7'], outputs[2][1], 0.08)
+    assert off.skeletons and all(s.tracking_id == 0 for s in off.skeletons)
 
 
 def _person_of(skeleton):
