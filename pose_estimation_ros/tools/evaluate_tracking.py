@@ -39,9 +39,9 @@ from scipy.optimize import linear_sum_assignment
 
 from pose_estimation_ros.core.coco import coco17_mapping
 from pose_estimation_ros.core.openpose import Person
-from pose_estimation_ros.core.params import DECODER_PARAMETERS, INFERENCE_NODE
 from pose_estimation_ros.core.pipeline import Pipeline
-from pose_estimation_ros.tools.evaluate_coco import make_pipeline
+from pose_estimation_ros.tools.evaluate_coco import (infer_cached, make_pipeline,
+                                                     parameter_overrides)
 
 # A detection and an annotation are the same person at OKS >= this (TrackEval's default
 # similarity threshold, and COCO's AP50 threshold).
@@ -165,32 +165,15 @@ def mot_metrics(frames: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> 
 def infer_sequence(pipeline: Pipeline, frames: Sequence[AnnotatedFrame], *,
                    cache: str | Path | None = None) -> list:
     """Network outputs and geometry of every frame (read back from ``cache`` if there)."""
-    import hashlib
-
     import cv2
 
-    cfg = pipeline.encoder.config
-    model = Path(pipeline.values[INFERENCE_NODE]['model_file_path'])
-    tag = hashlib.sha1(f'{model.resolve()}:{model.stat().st_size}:{cfg}'.encode()).hexdigest()
     maps = []
     for frame in frames:
         image = cv2.imread(str(frame.path))
         if image is None:
             raise RuntimeError(f'cannot read image {frame.path}')
-        cached = Path(cache) / f'{tag[:16]}_{frame.path.parent.parent.name}_{frame.frame_id}.npz' \
-            if cache else None
-        if cached is not None and cached.is_file():
-            with np.load(cached) as z:
-                outputs = {str(n): z[f'a{i}'] for i, n in enumerate(z['names'])}
-            geometry = pipeline.encoder.encode(image, 'bgr8')[1]
-        else:
-            outputs, geometry = pipeline.infer(image, 'bgr8')
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                names = list(outputs)
-                np.savez(cached, names=np.array(names),
-                         **{f'a{i}': outputs[n] for i, n in enumerate(names)})
-        maps.append((outputs, geometry))
+        maps.append(infer_cached(pipeline, image, cache,
+                                 f'{frame.path.parent.parent.name}_{frame.frame_id}'))
     return maps
 
 
@@ -244,8 +227,6 @@ def evaluate(pipeline: Pipeline, frames: Sequence[AnnotatedFrame], maps: Sequenc
 
 
 def main(argv=None) -> int:
-    import yaml
-
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', default='../shared/data/posetrack_bonn',
                         help='sequence folder: images/ and annotations.json')
@@ -261,13 +242,7 @@ def main(argv=None) -> int:
     parser.add_argument('--output', help='JSON file to write the figures to')
     args = parser.parse_args(argv)
 
-    names = [p.name for p in DECODER_PARAMETERS]
-    overrides = {}
-    for item in args.param:
-        name, sep, text = item.partition('=')
-        if not sep or name not in names:
-            parser.error(f'--param {item!r}: expected NAME=VALUE with NAME one of {names}')
-        overrides[name] = yaml.safe_load(text)
+    overrides = parameter_overrides(parser, args.param)
     if any(s < 1 for s in args.steps) or not args.fps > 0:
         parser.error('--steps must be >= 1 and --fps positive')
     try:
