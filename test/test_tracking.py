@@ -235,18 +235,19 @@ def test_parameters_are_validated_and_documented():
 
 # ------------------------------------------------------------------ real sequence
 @pytest.fixture(scope='module')
-def posetrack_maps():
-    """The real model's outputs for the 41 annotated PoseTrack frames (once)."""
+def posetrack_maps(tmp_path_factory):
+    """The real model's outputs for the 41 annotated PoseTrack frames (once), also kept
+    in a cache folder as the evaluation command keeps them."""
+    from pose_estimation_ros.tools.evaluate_coco import make_pipeline
     from pose_estimation_ros.tools.evaluate_tracking import infer_sequence, load_sequence
-    from pose_estimation_ros.core.pipeline import Pipeline
 
-    pipeline = Pipeline.from_file(PARAMS_FILE, {'inference': {
-        'model_file_path': str(require_model()), 'intra_op_num_threads': 2}})
+    pipeline = make_pipeline(require_model(), PARAMS_FILE)
     frames = load_sequence(DATA / 'posetrack_bonn')
     assert len(frames) == 41 and sum(len(f.track_ids) for f in frames) == 164
-    maps = infer_sequence(pipeline, frames)
+    cache = tmp_path_factory.mktemp('maps')
+    maps = infer_sequence(pipeline, frames, cache=cache)
     pipeline.inference.close()
-    return pipeline, frames, maps
+    return pipeline, frames, maps, cache
 
 
 @pytest.mark.parametrize('step, floor', [(1, 0.97), (2, 0.93)])
@@ -255,7 +256,7 @@ def test_posetrack_tracking_against_the_oracle(posetrack_maps, step, floor):
     oracle (same detections, annotated ids), 7% with every second frame dropped."""
     from pose_estimation_ros.tools.evaluate_tracking import evaluate
 
-    pipeline, frames, maps = posetrack_maps
+    pipeline, frames, maps, _ = posetrack_maps
     result = evaluate(pipeline, frames, maps, step=step)
     tracker, oracle = result['tracker'], result['oracle']
     assert tracker['IDSW'] == 0, result
@@ -264,3 +265,43 @@ def test_posetrack_tracking_against_the_oracle(posetrack_maps, step, floor):
     assert oracle['IDF1'] > 0.85 and tracker['MOTA'] > 0.75, result
     # Four people: at most one extra id (a false detection confirmed for a while).
     assert tracker['num_tracker_ids'] <= 5, result
+
+
+def test_evaluation_command(posetrack_maps, tmp_path, capsys):
+    """The command line over the cached network outputs: the same figures as the
+    functions, printed and written as JSON."""
+    import json
+
+    from pose_estimation_ros.tools.evaluate_tracking import evaluate, main
+
+    pipeline, frames, maps, cache = posetrack_maps
+    expected = evaluate(pipeline, frames, maps, step=2)
+    output = tmp_path / 'tracking.json'
+    assert main(['--data', str(DATA / 'posetrack_bonn'), '--model', str(require_model()),
+                 '--params', str(PARAMS_FILE), '--steps', '2', '--cache', str(cache),
+                 '--output', str(output)]) == 0
+    (result,) = json.loads(output.read_text())
+    assert result['tracker'] == expected['tracker'] and result['oracle'] == expected['oracle']
+    printed = capsys.readouterr().out
+    assert 'OKS >= 0.5' in printed and f'{expected["idf1_ratio"]:.3f}' in printed
+    with pytest.raises(SystemExit):
+        main(['--param', 'tracking_nonsense=1'])
+    assert 'tracking_nonsense' in capsys.readouterr().err
+
+
+def test_overlay_draws_ids_in_their_colour():
+    from pose_estimation_ros.core.drawing import draw_skeletons, id_color, part_colors
+
+    pts = skeleton(100, 100, 120)
+    tracked, untracked = person(pts), person(skeleton(300, 100, 120))
+    tracked = Person(tracked.keypoints, tracked.edge_ids, tracked.score, tracked.bbox, 5)
+    canvas = draw_skeletons(np.zeros((240, 400, 3), np.uint8), [tracked, untracked],
+                            COCO18_EDGES, NUM_PARTS, thickness=2)
+    neck = tuple(int(v) for v in pts[1])
+    assert tuple(int(v) for v in canvas[neck[1], neck[0]]) == id_color(5)
+    other = tuple(int(v) for v in skeleton(300, 100, 120)[1])
+    assert tuple(int(v) for v in canvas[other[1], other[0]]) == part_colors(NUM_PARTS)[1]
+    # Ids differ in colour, and the label is drawn above the box in the id's colour.
+    assert len({id_color(i) for i in range(1, 11)}) == 10
+    label = canvas[:int(tracked.bbox[1]), int(tracked.bbox[0]):int(tracked.bbox[0]) + 40]
+    assert (label.reshape(-1, 3) == id_color(5)).all(axis=1).any()
