@@ -106,6 +106,15 @@ def test_people_crossing_keep_their_ids():
     one_id_each(ids)
 
 
+def test_people_crossing_in_view_keep_their_ids():
+    """Both stay detected while they pass within 10 px of each other, at different
+    speeds: the motion model tells them apart where their poses overlap."""
+    walkers = [Walker(1, (100, 240), (120, 0)), Walker(2, (540, 230), (-250, 0))]
+    metrics, ids = run(walkers, 56)
+    assert metrics['IDSW'] == 0 and metrics['Frag'] == 0, metrics
+    one_id_each(ids)
+
+
 def test_person_occluded_for_a_few_frames_keeps_the_id():
     walkers = [Walker(1, (100, 240), (80, 0), visible=lambda f: not 10 <= f < 16),
                Walker(2, (400, 240), (0, 0))]

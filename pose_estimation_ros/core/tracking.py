@@ -6,7 +6,8 @@ the box-only one (as PoseTrack trackers do):
 - **Prediction**: each track keeps the last seen position of every part it ever had and a
   constant image velocity (px/s, smoothed); at a new frame its parts are moved by
   velocity x elapsed time, so a person walking behind an obstacle is looked for where
-  they should be.
+  they should be; the further the extrapolation, the wider the tolerance, and where the
+  person was last seen counts too (people stop).
 - **Similarity** of a track and a detection: ``w * OKS + (1 - w) * IoU``, with OKS the
   COCO object keypoint similarity over the parts both have (``exp(-d^2 / (2 s^2 k^2))``
   averaged, ``s^2`` the larger box area, ``k`` = ``tracking_keypoint_sigma``) and IoU
