@@ -5,6 +5,7 @@ and the offline bag tool all go through these functions.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Mapping, Sequence
 
@@ -116,14 +117,15 @@ def tensor_list_arrays(msg: TensorList) -> dict[str, np.ndarray]:
 # __new__ and their slots filled directly, about 10x faster; test_messages.py checks
 # that the result equals the constructors'. Other layouts use the constructors.
 def _has_slots(cls, fields: Sequence[str]) -> bool:
-    return set(cls.__slots__) == {'_' + f for f in fields} | {'_check_fields'}
+    # With ROS_PYTHON_CHECK_FIELDS=1 (rosidl's debugging aid) the checking constructors.
+    return (set(cls.__slots__) == {'_' + f for f in fields} | {'_check_fields'}
+            and os.environ.get('ROS_PYTHON_CHECK_FIELDS', '') != '1')
 
 
 _FAST_KEYPOINT = _has_slots(Keypoint2D, ('part_id', 'label', 'x', 'y', 'confidence'))
 _FAST_POINT = _has_slots(Point, ('x', 'y', 'z'))
 _FAST_POSE = _has_slots(Pose, ('position', 'orientation'))
-_FAST_MARKER = set(Marker.__slots__) == {'_' + f for f in Marker.get_fields_and_field_types()
-                                         } | {'_check_fields'}
+_FAST_MARKER = _has_slots(Marker, tuple(Marker.get_fields_and_field_types()))
 
 
 def _keypoint(part_id: int, label: str, x: float, y: float, confidence: float) -> Keypoint2D:
