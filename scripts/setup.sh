@@ -52,10 +52,11 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (requirements.txt)"
   mkdir -p "$repo/log"
-  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies.
+  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies;
+  # trackeval: see requirements.txt.
   if ! { "$venv/bin/python" -m pip install --disable-pip-version-check -r requirements.txt &&
          "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps \
-           tensorboard==2.21.0; } > "$repo/log/pip.log" 2>&1; then
+           tensorboard==2.21.0 trackeval==1.3.0; } > "$repo/log/pip.log" 2>&1; then
     grep -v '^WARNING: Location' "$repo/log/pip.log" | tail -30 >&2
     die "pip install failed (full log: log/pip.log)"
   fi

@@ -90,3 +90,28 @@ class RosHarness:
         node = node or self.node(f'collector_{len(self.nodes)}')
         subscription = node.create_subscription(msg_type, topic, received.append, qos)
         return received, subscription
+
+
+def check_markers(markers, skeletons, namespace: str = 'skeleton') -> None:
+    """A frame's MarkerArray describes its Skeleton2DArray: DELETEALL first (stale
+    people vanish), all in the image's frame; every joint in one SPHERE_LIST, every limb
+    in one LINE_LIST; one ``#id`` label per tracked person, its marker id the tracking
+    id."""
+    from visualization_msgs.msg import Marker
+
+    first, *rest = markers.markers
+    assert first.action == Marker.DELETEALL
+    assert all(m.header == skeletons.header for m in markers.markers)
+    people = skeletons.skeletons
+    if not people:
+        assert rest == []
+        return
+    joints, limbs, *labels = rest
+    assert all(m.action == Marker.ADD for m in rest)
+    assert (joints.ns, joints.id, joints.type) == (f'{namespace}/joints', 0, Marker.SPHERE_LIST)
+    assert (limbs.ns, limbs.id, limbs.type) == (f'{namespace}/limbs', 0, Marker.LINE_LIST)
+    assert len(joints.points) == len(joints.colors) == sum(len(s.keypoints) for s in people)
+    assert len(limbs.points) == len(limbs.colors) == 2 * sum(len(s.edge_ids) for s in people)
+    tracked = [s.tracking_id for s in people if s.tracking_id]
+    assert [(m.ns, m.id, m.type, m.text) for m in labels] == [
+        (f'{namespace}/ids', i, Marker.TEXT_VIEW_FACING, f'#{i}') for i in tracked]

@@ -9,8 +9,12 @@ from pose_estimation_ros.core.openpose import COCO18_EDGES, COCO18_LABELS, Perso
 from pose_estimation_ros.core.tensors import DATA_TYPES, fill_tensor, tensor_to_array
 from pose_estimation_ros.msg import (ImageGeometry as ImageGeometryMsg, Keypoint2D, Skeleton2D,
                                      Skeleton2DArray, Tensor, TensorList, TensorShape)
+from conftest import check_markers
+from pose_estimation_ros.core import drawing
 from pose_estimation_ros.nodes import messages
+from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
+from visualization_msgs.msg import Marker, MarkerArray
 
 
 def _header(sec=1700000000, nanosec=123456789, frame_id='camera_optical_frame'):
@@ -19,10 +23,15 @@ def _header(sec=1700000000, nanosec=123456789, frame_id='camera_optical_frame'):
     return header
 
 
-def _person():
+def _person(tracking_id=0):
     keypoints = np.array([[0, 10.5, 20.25, 0.9], [1, 12.0, 40.0, 0.8], [2, 30.0, 41.0, 0.7]])
     return Person(keypoints=keypoints, edge_ids=np.array([0, 12]), score=1.25,
-                  bbox=(10.5, 20.25, 30.0, 41.0))
+                  bbox=(10.5, 20.25, 30.0, 41.0), tracking_id=tracking_id)
+
+
+def _wire(msg):
+    """``msg`` as it comes out of serialization (float32 fields rounded)."""
+    return deserialize_message(serialize_message(msg), type(msg))
 
 
 def _roundtrip(ros, msg_type, msg, topic):
@@ -77,13 +86,16 @@ def test_tensor_list_of_real_array_is_bit_exact_over_dds(ros):
 
 
 def test_skeleton_array_over_dds(ros):
-    msg = messages.skeleton_array_msg(_header(), [_person()], COCO18_LABELS, COCO18_EDGES)
+    msg = messages.skeleton_array_msg(_header(), [_person(), _person(tracking_id=42)],
+                                      COCO18_LABELS, COCO18_EDGES)
     got = _roundtrip(ros, Skeleton2DArray, msg, 'skeletons')
+    assert got == _wire(msg)
     assert got.header == msg.header
     assert list(got.labels) == list(COCO18_LABELS)
     assert list(got.edges[:4]) == [1, 2, 1, 5] and len(got.edges) == 2 * len(COCO18_EDGES)
-    (skeleton,) = got.skeletons
+    skeleton, tracked = got.skeletons
     assert skeleton.score == pytest.approx(1.25) and skeleton.tracking_id == 0
+    assert tracked.tracking_id == 42
     assert (skeleton.x_min, skeleton.y_min, skeleton.x_max, skeleton.y_max) == \
         pytest.approx((10.5, 20.25, 30.0, 41.0))
     assert [k.part_id for k in skeleton.keypoints] == [0, 1, 2]
@@ -114,20 +126,61 @@ def test_every_other_message_type_over_dds(ros, msg):
 
 
 def test_markers_follow_the_image_frame_and_clear_stale_ones():
-    msg = messages.marker_array_msg(_header(frame_id='cam'), [_person(), _person()],
+    header = _header(frame_id='cam')
+    people = [_person(), _person(tracking_id=7)]
+    msg = messages.marker_array_msg(header, people, COCO18_EDGES, pixel_size=0.01,
+                                    joint_diameter=0.02, line_width=0.01, lifetime=0.5)
+    check_markers(msg, messages.skeleton_array_msg(header, people, COCO18_LABELS,
+                                                   COCO18_EDGES))
+    _, joints, limbs, label = msg.markers
+    assert joints.points[0].x == pytest.approx(0.105)  # pixels x pixel_size
+    assert joints.points[0].y == pytest.approx(0.2025) and joints.points[0].z == 0.0
+    assert joints.scale.x == joints.scale.y == joints.scale.z == pytest.approx(0.02)
+    assert limbs.scale.x == pytest.approx(0.01)
+    # Untracked: coloured per part type and limb type; tracked: all in its id's colour.
+    untracked, tracked = joints.colors[:3], joints.colors[3:]
+    assert untracked[0] != untracked[1]
+    b, g, r = drawing.id_color(7)
+    assert {(c.r, c.g, c.b) for c in tracked} == {(r / 255, g / 255, b / 255)}
+    assert label.color == tracked[0] and limbs.colors[4:] == [tracked[0]] * 4
+    assert limbs.colors[0] != limbs.colors[2]
+    # Each limb's ends are its joints (edge 0: neck -> right shoulder).
+    assert limbs.points[:2] == [joints.points[1], joints.points[2]]
+    assert len(limbs.points) == 8
+    assert all(m.lifetime.nanosec == 500_000_000 and m.lifetime.sec == 0
+               for m in msg.markers[1:])
+    assert all(m.pose.orientation.w == 1.0 for m in msg.markers[1:])
+    assert label.pose.position.x == pytest.approx(0.105)
+    # Nobody: only the DELETEALL.
+    empty = messages.marker_array_msg(header, [], COCO18_EDGES, pixel_size=0.01,
+                                      joint_diameter=0.02, line_width=0.01, lifetime=0.5)
+    assert [m.action for m in empty.markers] == [Marker.DELETEALL]
+
+
+def test_fast_message_construction_equals_the_constructors(ros):
+    """The slot-filling fast path builds exactly what the constructors build, and what
+    goes over DDS."""
+    from geometry_msgs.msg import Point, Pose, Quaternion
+
+    assert messages._FAST_KEYPOINT and messages._FAST_POINT and messages._FAST_POSE
+    assert messages._FAST_MARKER
+    assert messages._keypoint(4, 'right_wrist', 1.5, 2.5, 0.5) == Keypoint2D(
+        part_id=4, label='right_wrist', x=1.5, y=2.5, confidence=0.5)
+    assert messages._point(1.5, -2.0) == Point(x=1.5, y=-2.0, z=0.0)
+    orientation = Quaternion(w=1.0)
+    assert messages._pose(Point(x=1.0), orientation) == Pose(position=Point(x=1.0),
+                                                            orientation=orientation)
+    prototype = Marker(header=_header(), ns='a', id=3, type=Marker.SPHERE_LIST)
+    prototype.points = [Point(x=1.0)]
+    copy = messages._marker_like(prototype, id=4, text='x')
+    expected = Marker(header=_header(), ns='a', id=4, type=Marker.SPHERE_LIST, text='x')
+    assert copy == expected and copy.points == [] and prototype.points == [Point(x=1.0)]
+    msg = messages.marker_array_msg(_header(), [_person(), _person(tracking_id=3)],
                                     COCO18_EDGES, pixel_size=0.01, joint_diameter=0.02,
-                                    line_width=0.01, lifetime=0.5)
-    first, *rest = msg.markers
-    assert first.action == first.DELETEALL
-    assert {m.header.frame_id for m in msg.markers} == {'cam'}
-    # Stable ids per person (namespace) and part (id = part id; limbs: one list).
-    assert [(m.ns, m.id) for m in rest] == [
-        (f'skeleton/{i}', k) for i in (0, 1) for k in (0, 1, 2, messages.LIMBS_MARKER_ID)]
-    nose, neck, shoulder, limbs = rest[:4]
-    assert nose.type == nose.SPHERE and nose.pose.position.x == pytest.approx(0.105)
-    assert nose.pose.position.y == pytest.approx(0.2025)
-    assert nose.color != neck.color  # coloured per part type
-    assert limbs.type == limbs.LINE_LIST and len(limbs.points) == 4  # 2 limbs, 2 ends each
-    assert limbs.points[0] == neck.pose.position  # edge 0 is neck -> right shoulder
-    assert limbs.points[1] == shoulder.pose.position
-    assert nose.lifetime.nanosec == 500_000_000
+                                    line_width=0.01, lifetime=1.0)
+    got = _roundtrip(ros, MarkerArray, msg, 'markers')
+    assert got == _wire(msg)
+    # Fields still behave like a normal message's afterwards.
+    keypoint = messages._keypoint(4, 'right_wrist', 1.5, 2.5, 0.5)
+    keypoint.x, keypoint.label = 3.0, 'left_wrist'
+    assert (keypoint.x, keypoint.label) == (3.0, 'left_wrist')

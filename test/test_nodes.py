@@ -13,7 +13,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from conftest import DATA, require_model
+from conftest import DATA, check_markers, require_model
+from pose_estimation_ros.core.coco import coco17_mapping
+from pose_estimation_ros.core.openpose import COCO18_LABELS
 from pose_estimation_ros.core.tensors import to_byte_array
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
@@ -164,10 +166,92 @@ def test_decoder_node_publishes_skeletons_and_markers(ros):
     # Keypoints are in source pixels: inside the photo.
     height, width = cv2.imread(str(SKIER)).shape[:2]
     assert all(0 <= k.x <= width and 0 <= k.y <= height for k in first.keypoints)
-    assert markers[0].markers[0].action == markers[0].markers[0].DELETEALL
-    assert {m.header.frame_id for m in markers[0].markers} == {'camera_optical_frame'}
-    assert len(markers[0].markers) == 1 + sum(len(p.part_ids) + 1 for p in expected)
+    for marker_msg, skeleton_msg in zip(markers, skeletons):
+        check_markers(marker_msg, skeleton_msg)
     assert len(markers[1].markers) == 1  # only the DELETEALL: stale people cleared
+
+
+def test_decoder_node_tracks_people_on_header_stamps(ros):
+    """Real network outputs of consecutive PoseTrack frames through the decoder node over
+    DDS: the same four paddle-boarders keep their tracking ids frame after frame (as the
+    annotations say), a frame of nobody keeps them (short occlusion), and a stamp going
+    back in time (a bag restarted) starts new ids."""
+    from conftest import PARAMS_FILE
+    from pose_estimation_ros.core.pipeline import Pipeline
+    from pose_estimation_ros.tools.evaluate_tracking import coco_sigmas, load_sequence, oks
+
+    pipeline = Pipeline.from_file(PARAMS_FILE, {'inference': {
+        'model_file_path': str(require_model()), 'intra_op_num_threads': 2}})
+    frames = load_sequence(DATA / 'posetrack_bonn')[:6]
+    outputs = [pipeline.infer(cv2.imread(str(f.path)), 'bgr8') for f in frames]
+    pipeline.inference.close()
+
+    ros.add(OpenPoseDecoderNode(context=ros.context, parameter_overrides=[
+        Parameter('use_sim_time', value=True)]))  # no /clock: stamps alone must do
+    node = ros.node('network')
+    publisher = node.create_publisher(TensorList, 'network_output', RELIABLE)
+    skeletons, skeleton_sub = ros.collect(Skeleton2DArray, 'skeletons')
+    ros.wait_matched(publisher)
+    ros.wait_matched(subscription=skeleton_sub)
+
+    def send(maps, geometry, seconds):
+        msg = messages.tensor_list_msg(_header(), {'Openpose/concat_stage7': maps}, geometry)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1700000000 + int(seconds), int(
+            round(seconds % 1 * 1e9))
+        publisher.publish(msg)
+        count = len(skeletons) + 1
+        ros.spin_until(lambda: len(skeletons) == count, 30.0, 'skeletons')
+        return skeletons[-1]
+
+    # 25 fps; frame 3 is lost (nobody seen: all-zero maps).
+    sent = []
+    for index, (maps, geometry) in enumerate(
+            (m['Openpose/concat_stage7'], g) for m, g in outputs):
+        if index == 3:
+            maps = np.zeros_like(maps)
+        sent.append(send(maps, geometry, index / 25))
+    assert len(sent[3].skeletons) == 0
+    mapping = coco17_mapping(COCO18_LABELS)
+    annotated_of = {}  # tracking id -> annotated track id
+    for index, msg in enumerate(sent):
+        if index == 3:
+            continue
+        people = [_person_of(s) for s in msg.skeletons]
+        similarity = oks(frames[index], people, mapping, coco_sigmas())
+        for column, person in enumerate(people):
+            row = int(np.argmax(similarity[:, column]))
+            if index == 0:
+                assert person.tracking_id == 0  # tentative: seen once
+            elif similarity[row, column] >= 0.5:
+                assert person.tracking_id > 0
+                # One tracking id per annotated person, and the other way round.
+                assert annotated_of.setdefault(person.tracking_id,
+                                               frames[index].track_ids[row]) == \
+                    frames[index].track_ids[row]
+    assert len(annotated_of) == len(set(annotated_of.values())) >= 3
+    # Time goes back: the tracks are cleared, and ids are never reused.
+    used = max(s.tracking_id for msg in sent for s in msg.skeletons)
+    again = send(outputs[0][0]['Openpose/concat_stage7'], outputs[0][1], 0.0)
+    again = send(outputs[1][0]['Openpose/concat_stage7'], outputs[1][1], 0.04)
+    assert again.skeletons and all(s.tracking_id > used for s in again.skeletons)
+    # Live: a bad value is refused, switching tracking off is applied at once.
+    decoder = next(n for n in ros.nodes if isinstance(n, OpenPoseDecoderNode))
+    (refused,) = decoder.set_parameters([Parameter('tracking_confirm_hits', value=0)])
+    assert not refused.successful
+    (accepted,) = decoder.set_parameters([Parameter('tracking_enabled', value=False)])
+    assert accepted.successful, accepted.reason
+    off = send(outputs[2][0]['Openpose/concat_stage7'], outputs[2][1], 0.08)
+    assert off.skeletons and all(s.tracking_id == 0 for s in off.skeletons)
+
+
+def _person_of(skeleton):
+    """A Skeleton2D message as a core Person (for the evaluation helpers)."""
+    from pose_estimation_ros.core.openpose import Person
+
+    keypoints = np.array([(k.part_id, k.x, k.y, k.confidence) for k in skeleton.keypoints])
+    return Person(keypoints, np.array(skeleton.edge_ids), skeleton.score,
+                  (skeleton.x_min, skeleton.y_min, skeleton.x_max, skeleton.y_max),
+                  skeleton.tracking_id)
 
 
 @pytest.mark.parametrize('node_class, overrides, message', [

@@ -16,9 +16,9 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
-from conftest import DATA, PARAMS_FILE, require_model
+from conftest import DATA, PARAMS_FILE, check_markers, require_model
 from pose_estimation_ros.core.drawing import draw_skeletons
 from pose_estimation_ros.core.coco import COCO17_LABELS, coco17_mapping, evaluate_keypoints
 from pose_estimation_ros.core.openpose import COCO18_LABELS
@@ -129,11 +129,12 @@ def test_process_bag_outputs(posetrack_bag, tmp_path, capsys):
         for skeleton in msg.skeletons:
             xy = np.array([(k.x, k.y) for k in skeleton.keypoints])
             assert len(xy) >= 4 and (xy >= 0).all() and (xy < (960, 540)).all()
-        # DELETEALL, then one namespace of markers per person.
-        assert marker_msg.markers[0].action == Marker.DELETEALL
-        assert {m.ns for m in marker_msg.markers[1:]} == {
-            f'skeleton/{i}' for i in range(len(msg.skeletons))}
-        assert all(m.action == Marker.ADD for m in marker_msg.markers[1:])
+        check_markers(marker_msg, msg)
+    # Tracked on the stamps: ids from the second frame on (tracking_confirm_hits 2),
+    # the same people keep theirs.
+    ids = [[s.tracking_id for s in m.skeletons] for _, m in skeletons]
+    assert set(ids[0]) == {0} and 0 not in ids[1] + ids[2], ids
+    assert len(set(ids[1]) & set(ids[2])) >= 3, ids
 
     # The bag describes its own types: a reader without this package decodes it.
     with AnyReader([bag]) as reader:
@@ -149,6 +150,8 @@ def test_process_bag_outputs(posetrack_bag, tmp_path, capsys):
     assert all(len(r['keypoints']) == 51 and r['category_id'] == 1 and r['score'] > 0
                for r in results)
     assert len(results) == sum(len(m.skeletons) for _, m in skeletons)
+    # PoseTrack's track_id: the skeleton's tracking id, absent while untracked.
+    assert [r.get('track_id', 0) for r in results] == [i for frame in ids for i in frame]
     stats = evaluate_keypoints(posetrack_ground_truth(len(FRAMES)), results)
     assert stats['AP'] > 0.6, stats
     frames = json.loads((out / 'frames.json').read_text())['images']

@@ -13,7 +13,7 @@ from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from conftest import DATA, PARAMS_FILE, RosHarness, require_model
+from conftest import DATA, PARAMS_FILE, RosHarness, check_markers, require_model
 from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.pose_estimation import create_nodes
@@ -93,8 +93,13 @@ def test_runner_end_to_end(runner):
                    30.0, 'overlay images and markers of every frame')
     assert [o.header for o in overlays] == sent
     assert (overlays[0].height, overlays[0].width, overlays[0].encoding) == (540, 960, 'bgr8')
-    assert len(markers[0].markers) == 1 + sum(len(s.keypoints) + 1
-                                              for s in skeletons[0].skeletons)
+    for marker_msg, skeleton_msg in zip(markers, skeletons):
+        check_markers(marker_msg, skeleton_msg)
+    # Tracked: from the second frame on (tracking_confirm_hits 2), the same people keep
+    # their ids.
+    ids = [sorted(s.tracking_id for s in msg.skeletons) for msg in skeletons]
+    assert all(i == 0 for i in ids[0]) and all(i > 0 for frame in ids[1:] for i in frame), ids
+    assert set(ids[-1]) & set(ids[1]), ids
 
     # Live tuning through the parameter service.
     client = camera.create_client(SetParameters, '/openpose_decoder/set_parameters')

@@ -139,13 +139,18 @@ def test_skeleton_3d_node_pairs_by_stamp_and_drops_unmatched(ros):
                 assert keypoint.position.z == pytest.approx(truth, abs=0.001)
                 np.testing.assert_allclose(position, expected.xyz[index, keypoint.part_id],
                                            atol=1e-6)
-    # Markers: DELETEALL, then per person its valid joints and one limb list.
+    # Markers: DELETEALL, every valid joint in one sphere list, the limbs, an id label
+    # per tracked person at its centroid.
     first_markers = markers[0].markers
     assert first_markers[0].action == Marker.DELETEALL
     assert {m.header.frame_id for m in first_markers} == {FRAME}
     valid = sum(k.valid for s in first.skeletons for k in s.keypoints)
-    spheres = [m for m in first_markers if m.type == Marker.SPHERE]
-    assert len(spheres) == valid and len(first_markers) == 1 + valid + 2
+    _, joints, limbs, *labels = first_markers
+    assert (joints.ns, joints.type) == ('skeleton_3d/joints', Marker.SPHERE_LIST)
+    assert len(joints.points) == valid and limbs.type == Marker.LINE_LIST
+    assert all(p.z > 0 for p in joints.points)
+    assert [(m.id, m.text, m.pose.position) for m in labels] == [
+        (s.tracking_id, f'#{s.tracking_id}', s.centroid) for s in first.skeletons]
 
 
 def test_bad_depth_is_logged_and_the_node_keeps_running(ros):

@@ -41,6 +41,7 @@ def person_to_coco(person: Person, image_id: int, *, category_id: int = 1,
     ``person`` must be in source-image pixels (continuous coordinates, pixel ``i`` spans
     ``[i, i + 1)``). COCO keypoints are pixel indices (pixel ``i``'s centre is ``i``), so
     0.5 is subtracted. Missing keypoints are ``0, 0, 0``; found ones have ``v = 1``.
+    A tracked person (``tracking_id`` > 0) also gets ``track_id`` (PoseTrack's name).
     """
     num_parts = max(mapping) + 1
     dense = person.dense(max(num_parts, int(person.part_ids.max(initial=-1)) + 1))
@@ -49,9 +50,12 @@ def person_to_coco(person: Person, image_id: int, *, category_id: int = 1,
     found = ~np.isnan(src[:, 0])
     out[found, :2] = src[found, :2] - 0.5
     out[found, 2] = 1.0
-    return {'image_id': int(image_id), 'category_id': int(category_id),
-            'keypoints': [round(float(v), 2) for v in out.ravel()],
-            'score': float(person.score)}
+    result = {'image_id': int(image_id), 'category_id': int(category_id),
+              'keypoints': [round(float(v), 2) for v in out.ravel()],
+              'score': float(person.score)}
+    if person.tracking_id:
+        result['track_id'] = int(person.tracking_id)
+    return result
 
 
 def people_to_coco(people: Iterable[Person], image_id: int, **kwargs) -> list[dict]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import colorsys
+
 import cv2
 import numpy as np
 
@@ -29,6 +31,14 @@ def part_colors(num_parts: int) -> list[tuple[int, int, int]]:
 def limb_colors(num_edges: int) -> list[tuple[int, int, int]]:
     """One colour per edge type (limbs), a little darker than the joints."""
     return _palette(num_edges, 255, 200)
+
+
+def id_color(tracking_id: int) -> tuple[int, int, int]:
+    """The colour of a tracking id (BGR): hues a golden-ratio turn apart, so that ids
+    that are close in number (people seen at about the same time) differ clearly."""
+    hue = (tracking_id * 0.6180339887498949) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
 
 
 def to_bgr8(image: np.ndarray, encoding: str) -> np.ndarray:
@@ -64,13 +74,18 @@ def draw_skeletons(image: np.ndarray, people: Sequence, edges: Sequence[tuple[in
         # Pixel centres: coordinates give pixel (i, j) the centre (j + 0.5, i + 0.5).
         points = {int(p): (int(x), int(y))
                   for p, x, y in zip(person.part_ids, person.xy[:, 0], person.xy[:, 1])}
+        # A tracked person in its id's colour (as the RViz markers), else per part/limb.
+        tracking_id = int(getattr(person, 'tracking_id', 0))
+        color = id_color(tracking_id) if tracking_id else None
         for edge in person.edge_ids:
             a, b = edges[int(edge)]
-            cv2.line(canvas, points[a], points[b], limbs[int(edge)], thickness, cv2.LINE_AA)
+            cv2.line(canvas, points[a], points[b], color or limbs[int(edge)], thickness,
+                     cv2.LINE_AA)
         for part, point in points.items():
-            cv2.circle(canvas, point, thickness + 2, joints[part], -1, cv2.LINE_AA)
+            cv2.circle(canvas, point, thickness + 2, color or joints[part], -1, cv2.LINE_AA)
         x_min, y_min = int(person.bbox[0]), int(person.bbox[1])
-        cv2.putText(canvas, f'{person.score:.2f}', (x_min, max(12, y_min - 4)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, (255, 255, 255),
-                    max(1, thickness // 2), cv2.LINE_AA)
+        label = f'#{tracking_id} {person.score:.2f}' if tracking_id else f'{person.score:.2f}'
+        cv2.putText(canvas, label, (x_min, max(12, y_min - 4)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4 * thickness, color or (255, 255, 255), max(1, thickness // 2),
+                    cv2.LINE_AA)
     return canvas

@@ -214,13 +214,15 @@ class Person:
     ``x, y`` in output pixels (source image unless ``output_scale``/no geometry);
     ``edge_ids``: indices into ``DecoderParams.edges`` of the limbs that connect them;
     ``score``: (sum of part confidences + sum of limb scores) / number of parts (Isaac);
-    ``bbox``: ``(x_min, y_min, x_max, y_max)`` of the keypoints.
+    ``bbox``: ``(x_min, y_min, x_max, y_max)`` of the keypoints;
+    ``tracking_id``: the person's id across frames (:mod:`.tracking`; 0: not tracked).
     """
 
     keypoints: np.ndarray
     edge_ids: np.ndarray
     score: float
     bbox: tuple[float, float, float, float]
+    tracking_id: int = 0
 
     @property
     def part_ids(self) -> np.ndarray:

@@ -17,6 +17,7 @@ import yaml
 from pose_estimation_ros.core.depth import DepthParams
 from pose_estimation_ros.core.encoder import ImageEncoderConfig
 from pose_estimation_ros.core.openpose import DecoderParams
+from pose_estimation_ros.core.tracking import TrackerParams
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ INFERENCE_PARAMETERS = (
 )
 
 _DEC = DecoderParams()
+_TRK = TrackerParams()
 DECODER_NODE = 'openpose_decoder'
 DECODER_PARAMETERS = (
     # Which tensors and channels hold the maps.
@@ -174,6 +176,37 @@ DECODER_PARAMETERS = (
     Param('marker_lifetime', 1.0,
           'RViz markers: seconds they stay without a new frame (0: forever).',
           (0.0, 3600.0), False),
+    # Tracking (core/tracking.py), changeable live; time from the header stamps.
+    Param('tracking_enabled', _TRK.tracking_enabled,
+          'Give each skeleton a tracking_id kept across frames (false: every id is 0).',
+          None, False),
+    Param('tracking_min_similarity', _TRK.tracking_min_similarity,
+          'A detection continues a track only if their similarity (keypoint_weight x OKS '
+          '+ the rest x box IoU, after motion prediction) reaches this.', (0.0, 1.0), False),
+    Param('tracking_keypoint_weight', _TRK.tracking_keypoint_weight,
+          'Weight of keypoint similarity (OKS over the parts both have) against box '
+          'overlap (IoU) in the similarity.', (0.0, 1.0), False),
+    Param('tracking_keypoint_sigma', _TRK.tracking_keypoint_sigma,
+          'OKS tolerance: a part this many person scales (square root of the box area) '
+          'away from its prediction scores exp(-1/2).', (0.001, 10.0), False),
+    Param('tracking_confirm_hits', _TRK.tracking_confirm_hits,
+          'Frames in a row a new person must be seen before getting an id (id 0 until '
+          'then).', (1, 100), False),
+    Param('tracking_max_misses', _TRK.tracking_max_misses,
+          'Frames in a row a tracked person may be missed (occluded) before the id is '
+          'retired; ids are never reused.', (0, 1000), False),
+    Param('tracking_velocity_smoothing', _TRK.tracking_velocity_smoothing,
+          'Constant-velocity motion model: weight of the old velocity against the new '
+          'measurement (0: last measurement only).', (0.0, 1.0), False),
+    Param('smoothing_enabled', _TRK.smoothing_enabled,
+          'One Euro filter on the keypoints of tracked people (skeletons carries the '
+          'filtered ones, skeletons_raw the detections).', None, False),
+    Param('smoothing_min_cutoff', _TRK.smoothing_min_cutoff,
+          'One Euro filter: cutoff frequency (Hz) at rest; lower: smoother, more lag.',
+          (0.001, 1000.0), False),
+    Param('smoothing_beta', _TRK.smoothing_beta,
+          'One Euro filter: cutoff increase per px/s of speed; higher: less lag when '
+          'moving.', (0.0, 10.0), False),
     INPUT_QOS,
 )
 
@@ -248,6 +281,11 @@ def depth_params(values: Mapping[str, Any]) -> DepthParams:
                        person_depth_tolerance=values['person_depth_tolerance'],
                        min_valid_pixels=values['min_valid_pixels'],
                        min_depth=values['min_depth'], max_depth=values['max_depth']).validate()
+
+
+def tracker_params(values: Mapping[str, Any]) -> TrackerParams:
+    """Decoder node parameters -> validated tracker parameters."""
+    return TrackerParams.from_values(values)
 
 
 def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,8 @@ from pose_estimation_ros.core.inference import (LAYOUT_CONVERSIONS, InferenceBac
 from pose_estimation_ros.core.openpose import OpenPoseDecoder, Person, split_network_outputs
 from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
                                              decoder_params, encoder_config,
-                                             load_parameters_file)
+                                             load_parameters_file, tracker_params)
+from pose_estimation_ros.core.tracking import Tracked, Tracker
 
 
 def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
@@ -57,10 +58,11 @@ class Timings:
     encode: list = field(default_factory=list)
     infer: list = field(default_factory=list)
     decode: list = field(default_factory=list)
+    track: list = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {stage: stats_ms(v) for stage, v in (('encode', self.encode), ('infer', self.infer),
-                                 ('decode', self.decode)) if v}
+                                 ('decode', self.decode), ('track', self.track)) if v}
 
 
 class InferenceStage:
@@ -138,6 +140,8 @@ class Pipeline:
         self.encoder = ImageEncoder(encoder_config(values[ENCODER_NODE]))
         self.inference = InferenceStage(values[INFERENCE_NODE])
         self.decoder = OpenPoseDecoder(decoder_params(values[DECODER_NODE]))
+        self.tracker = Tracker(tracker_params(values[DECODER_NODE]),
+                               len(self.decoder.params.labels))
         self.timings = Timings()
 
     @classmethod
@@ -165,7 +169,18 @@ class Pipeline:
         self.timings.decode.append((time.perf_counter() - t0) * 1e3)
         return people
 
-    def process(self, image: np.ndarray, encoding: str) -> list[Person]:
-        """People in one image (coordinates in that image's pixels)."""
+    def track(self, people: list[Person], stamp: float) -> Tracked:
+        """The tracker's step (as the decoder node does it) for a frame at ``stamp`` (s)."""
+        t0 = time.perf_counter()
+        tracked = self.tracker.update(people, stamp)
+        self.timings.track.append((time.perf_counter() - t0) * 1e3)
+        return tracked
+
+    def process(self, image: np.ndarray, encoding: str, stamp: float | None = None
+                ) -> list[Person]:
+        """People in one image (coordinates in that image's pixels). With the frame's
+        ``stamp`` (s), frames of one stream in order: tracked (``tracking_id``) and, if
+        smoothing is on, smoothed, as the decoder node publishes them."""
         outputs, geometry = self.infer(image, encoding)
-        return self.decode(outputs, geometry)
+        people = self.decode(outputs, geometry)
+        return people if stamp is None else self.track(people, stamp).smoothed

@@ -5,11 +5,13 @@ and the offline bag tool all go through these functions.
 """
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, Pose
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -37,8 +39,6 @@ except ImportError:  # pragma: no cover - depends on the installation
     Detection2DArray = None
 
 HAVE_CV_BRIDGE = _bridge is not None
-# Marker id of a person's limbs (its joints use their part ids, which are smaller).
-LIMBS_MARKER_ID = 1000
 HAVE_VISION_MSGS = Detection2DArray is not None
 
 
@@ -113,6 +113,69 @@ def tensor_list_arrays(msg: TensorList) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ skeletons
+# Building many small messages through their constructors costs about 1-2 us each
+# (keyword parsing, property setters), 20 us for a Marker: too much for hundreds of
+# keypoints per frame. Where the generated class has the usual rosidl layout (a slot
+# "_<field>" per field and "_check_fields"), the per-element messages are made with
+# __new__ and their slots filled directly, about 10x faster; test_messages.py checks
+# that the result equals the constructors'. Other layouts use the constructors.
+def _has_slots(cls, fields: Sequence[str]) -> bool:
+    # With ROS_PYTHON_CHECK_FIELDS=1 (rosidl's debugging aid) the checking constructors.
+    return (set(cls.__slots__) == {'_' + f for f in fields} | {'_check_fields'}
+            and os.environ.get('ROS_PYTHON_CHECK_FIELDS', '') != '1')
+
+
+_FAST_KEYPOINT = _has_slots(Keypoint2D, ('part_id', 'label', 'x', 'y', 'confidence'))
+_FAST_POINT = _has_slots(Point, ('x', 'y', 'z'))
+_FAST_POSE = _has_slots(Pose, ('position', 'orientation'))
+_FAST_MARKER = _has_slots(Marker, tuple(Marker.get_fields_and_field_types()))
+
+
+def _keypoint(part_id: int, label: str, x: float, y: float, confidence: float) -> Keypoint2D:
+    if not _FAST_KEYPOINT:
+        return Keypoint2D(part_id=part_id, label=label, x=x, y=y, confidence=confidence)
+    k = Keypoint2D.__new__(Keypoint2D)
+    k._check_fields = False
+    k._part_id, k._label, k._x, k._y, k._confidence = part_id, label, x, y, confidence
+    return k
+
+
+def _point(x: float, y: float) -> Point:
+    if not _FAST_POINT:
+        return Point(x=x, y=y, z=0.0)
+    point = Point.__new__(Point)
+    point._check_fields = False
+    point._x, point._y, point._z = x, y, 0.0
+    return point
+
+
+def _pose(position: Point, orientation) -> Pose:
+    if not _FAST_POSE:
+        return Pose(position=position, orientation=orientation)
+    pose = Pose.__new__(Pose)
+    pose._check_fields = False
+    pose._position, pose._orientation = position, orientation
+    return pose
+
+
+def _marker_like(prototype: Marker, **changes) -> Marker:
+    """A Marker with ``prototype``'s fields (nested messages shared, lists fresh) and
+    ``changes``."""
+    if not _FAST_MARKER:
+        marker = Marker()
+        for name in Marker.get_fields_and_field_types():
+            value = getattr(prototype, name)
+            setattr(marker, name, list(value) if isinstance(value, list) else value)
+    else:
+        marker = Marker.__new__(Marker)
+        for slot in Marker.__slots__:
+            setattr(marker, slot, getattr(prototype, slot))
+        marker._points, marker._colors, marker._uv_coordinates = [], [], []
+    for name, value in changes.items():
+        setattr(marker, name, value)
+    return marker
+
+
 def skeleton_array_msg(header: Header, people: Sequence[Person], labels: Sequence[str],
                        edges: Sequence[tuple[int, int]]) -> Skeleton2DArray:
     msg = Skeleton2DArray(header=header, labels=list(labels))
@@ -120,14 +183,11 @@ def skeleton_array_msg(header: Header, people: Sequence[Person], labels: Sequenc
     skeletons = []
     for person in people:
         x_min, y_min, x_max, y_max = (float(v) for v in person.bbox)
-        skeleton = Skeleton2D(score=float(person.score), x_min=x_min, y_min=y_min,
-                              x_max=x_max, y_max=y_max)
-        # A person has at most a few dozen parts: one small object each.
-        skeleton.keypoints = [
-            Keypoint2D(part_id=int(part), label=labels[int(part)], x=float(x), y=float(y),
-                       confidence=float(c))
-            for part, x, y, c in person.keypoints.tolist()]
-        skeleton.edge_ids = [int(e) for e in person.edge_ids]
+        skeleton = Skeleton2D(tracking_id=int(person.tracking_id), score=float(person.score),
+                              x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
+        skeleton.keypoints = [_keypoint(int(part), labels[int(part)], x, y, c)
+                              for part, x, y, c in person.keypoints.tolist()]
+        skeleton.edge_ids = person.edge_ids.astype(np.int32, copy=False).tolist()
         skeletons.append(skeleton)
     msg.skeletons = skeletons
     return msg
@@ -138,6 +198,67 @@ def _rgba(color: Sequence[int], alpha: float = 1.0) -> ColorRGBA:
     return ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=alpha)
 
 
+# Colours as messages, made once (shared by every marker array: read-only).
+@lru_cache(maxsize=8)
+def _palettes(num_parts: int, num_edges: int) -> tuple[list[ColorRGBA], list[ColorRGBA]]:
+    return ([_rgba(c) for c in drawing.part_colors(num_parts)],
+            [_rgba(c) for c in drawing.limb_colors(num_edges)])
+
+
+@lru_cache(maxsize=1024)
+def _id_rgba(tracking_id: int) -> ColorRGBA:
+    return _rgba(drawing.id_color(tracking_id))
+
+
+# Marker namespaces (under the ``namespace`` argument) and the ids in them.
+JOINTS_NS, LIMBS_NS, IDS_NS = 'joints', 'limbs', 'ids'
+
+
+def _skeleton_markers(header: Header, people, edges: Sequence[tuple[int, int]],
+                      num_parts: int, *, joint_diameter: float, line_width: float,
+                      lifetime: float, namespace: str) -> MarkerArray:
+    """The marker layout of :func:`marker_array_msg` (2D) and :func:`marker_array_3d_msg`
+    (3D). ``people``: per person ``(points, edge_ids, tracking_id, label_point)``, with
+    ``points`` {part id: Point} of the parts to draw; a limb is drawn when both its parts
+    are; ``label_point`` is where the ``#id`` text goes (tracked people only)."""
+    life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
+    prototype = Marker(header=header, ns=f'{namespace}/{JOINTS_NS}', id=0,
+                       type=Marker.SPHERE_LIST, action=Marker.ADD, lifetime=life)
+    prototype.pose.orientation.w = 1.0
+    prototype.scale.x = prototype.scale.y = prototype.scale.z = joint_diameter
+    prototype.color.a = 1.0
+    markers = [_marker_like(prototype, action=Marker.DELETEALL, ns=namespace, type=0)]
+    if not people:
+        return MarkerArray(markers=markers)
+    part_colors, limb_colors = _palettes(
+        max([num_parts] + [int(p) + 1 for e in edges for p in e]), len(edges))
+    joints = _marker_like(prototype)
+    limbs = _marker_like(prototype, ns=f'{namespace}/{LIMBS_NS}', type=Marker.LINE_LIST,
+                         scale=type(prototype.scale)(x=line_width))
+    text_scale = type(prototype.scale)(z=3 * joint_diameter)
+    markers += [joints, limbs]
+    joint_points, joint_colors = joints.points, joints.colors
+    limb_points, limb_colors_out = limbs.points, limbs.colors
+    for points, edge_ids, tracking_id, label_point in people:
+        joint_points += points.values()
+        if tracking_id:
+            color = _id_rgba(tracking_id)
+            joint_colors += [color] * len(points)
+        else:
+            joint_colors += [part_colors[p] for p in points]
+        for edge in edge_ids:
+            a, b = edges[edge]
+            if a in points and b in points:
+                limb_points += (points[a], points[b])
+                limb_colors_out += (color if tracking_id else limb_colors[edge],) * 2
+        if tracking_id:
+            pose = _pose(label_point, prototype.pose.orientation)
+            markers.append(_marker_like(prototype, ns=f'{namespace}/{IDS_NS}', id=tracking_id,
+                                        type=Marker.TEXT_VIEW_FACING, text=f'#{tracking_id}',
+                                        pose=pose, scale=text_scale, color=color))
+    return MarkerArray(markers=markers)
+
+
 def marker_array_msg(header: Header, people: Sequence[Person],
                      edges: Sequence[tuple[int, int]], *, pixel_size: float,
                      joint_diameter: float, line_width: float, lifetime: float,
@@ -145,39 +266,27 @@ def marker_array_msg(header: Header, people: Sequence[Person],
     """RViz markers of the skeletons, in the image's frame.
 
     Image pixels are placed on the frame's z = 0 plane scaled by ``pixel_size`` metres,
-    x right and y down as in the image (an optical frame, REP-103). Each person gets its
-    own namespace ``<namespace>/<index>`` (index in score order) with stable ids: one
-    SPHERE per part (id = part id, coloured per part type) and one LINE_LIST of its
-    limbs (id ``LIMBS_MARKER_ID``, coloured per limb type). The first marker is
-    DELETEALL, so people and parts gone since the last frame disappear.
+    x right and y down as in the image (an optical frame, REP-103). A few markers for
+    everyone (10 people: 13 markers, not 190): the first is DELETEALL, so people gone
+    since the last frame disappear; then ``<namespace>/joints`` id 0, a SPHERE_LIST of
+    every joint, ``<namespace>/limbs`` id 0, a LINE_LIST of every limb, and per tracked
+    person a TEXT_VIEW_FACING label ``#<tracking_id>`` in ``<namespace>/ids`` with the
+    tracking id as marker id (above the box's top-left corner). A tracked person is
+    drawn in its id's colour (:func:`~pose_estimation_ros.core.drawing.id_color`, as on
+    the overlay); untracked people (id 0) in the per-part and per-limb colours. Nested
+    messages (header, pose, scale, lifetime) are shared between the markers of one
+    array: treat it as read-only.
     """
-    markers = [Marker(header=header, action=Marker.DELETEALL, ns=namespace)]
-    life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
-    part_colors = [_rgba(c) for c in drawing.part_colors(
-        max((int(p) for e in edges for p in e), default=0) + 1)]
-    limb_colors = [_rgba(c) for c in drawing.limb_colors(len(edges))]
-    for index, person in enumerate(people):
-        ns = f'{namespace}/{index}'
-        points = {int(part): Point(x=x * pixel_size, y=y * pixel_size, z=0.0)
-                  for part, x, y in zip(person.part_ids.tolist(), person.xy[:, 0].tolist(),
-                                        person.xy[:, 1].tolist())}
-        for part, point in points.items():
-            joint = Marker(header=header, ns=ns, id=part, type=Marker.SPHERE,
-                           action=Marker.ADD, lifetime=life, color=part_colors[part])
-            joint.pose.position = point
-            joint.pose.orientation.w = 1.0
-            joint.scale.x = joint.scale.y = joint.scale.z = joint_diameter
-            markers.append(joint)
-        limbs = Marker(header=header, ns=ns, id=LIMBS_MARKER_ID, type=Marker.LINE_LIST,
-                       action=Marker.ADD, lifetime=life)
-        limbs.pose.orientation.w = 1.0
-        limbs.scale.x = line_width
-        for edge in person.edge_ids.tolist():
-            a, b = edges[edge]
-            limbs.points += [points[a], points[b]]
-            limbs.colors += [limb_colors[edge], limb_colors[edge]]
-        markers.append(limbs)
-    return MarkerArray(markers=markers)
+    lift = 3 * joint_diameter  # the label's height: above the box
+    drawn = [({part: _point(x, y) for part, (x, y) in zip(
+                  person.part_ids.tolist(), (person.xy * pixel_size).tolist())},
+              person.edge_ids.tolist(), int(person.tracking_id),
+              _point(float(person.bbox[0]) * pixel_size,
+                     float(person.bbox[1]) * pixel_size - lift))
+             for person in people]
+    num_parts = max((int(p) for e in edges for p in e), default=0) + 1
+    return _skeleton_markers(header, drawn, edges, num_parts, joint_diameter=joint_diameter,
+                             line_width=line_width, lifetime=lifetime, namespace=namespace)
 
 
 def detection_array_msg(header: Header, people: Sequence[Person]):
@@ -288,36 +397,15 @@ def marker_array_3d_msg(msg: Skeleton3DArray, *, joint_diameter: float, line_wid
                         lifetime: float, namespace: str = 'skeleton_3d') -> MarkerArray:
     """RViz markers of 3D skeletons in the camera's optical frame (the header's).
 
-    Like :func:`marker_array_msg`, at the metric positions: DELETEALL first, then per
-    person (namespace ``<namespace>/<index>``) one SPHERE per valid part (id = part id)
-    and one LINE_LIST (id ``LIMBS_MARKER_ID``) of the limbs whose two parts are valid.
-    Invalid parts are not drawn.
+    The layout of :func:`marker_array_msg` at the metric positions (DELETEALL; every
+    valid joint in ``<namespace>/joints``, the limbs whose two parts are valid in
+    ``<namespace>/limbs``; ``#id`` labels at tracked people's centroids, in
+    ``<namespace>/ids``). Invalid parts are not drawn.
     """
-    header = msg.header
-    markers = [Marker(header=header, action=Marker.DELETEALL, ns=namespace)]
-    life = Duration(sec=int(lifetime), nanosec=int((lifetime % 1) * 1e9))
     edges = list(zip(msg.edges[0::2], msg.edges[1::2]))
-    part_colors = [_rgba(c) for c in drawing.part_colors(
-        max([len(msg.labels)] + [int(p) + 1 for e in edges for p in e]))]
-    limb_colors = [_rgba(c) for c in drawing.limb_colors(len(edges))]
-    for index, person in enumerate(msg.skeletons):
-        ns = f'{namespace}/{index}'
-        points = {k.part_id: k.position for k in person.keypoints if k.valid}
-        for part, point in points.items():
-            joint = Marker(header=header, ns=ns, id=int(part), type=Marker.SPHERE,
-                           action=Marker.ADD, lifetime=life, color=part_colors[part])
-            joint.pose.position = point
-            joint.pose.orientation.w = 1.0
-            joint.scale.x = joint.scale.y = joint.scale.z = joint_diameter
-            markers.append(joint)
-        limbs = Marker(header=header, ns=ns, id=LIMBS_MARKER_ID, type=Marker.LINE_LIST,
-                       action=Marker.ADD, lifetime=life)
-        limbs.pose.orientation.w = 1.0
-        limbs.scale.x = line_width
-        for edge in person.edge_ids:
-            a, b = edges[edge]
-            if a in points and b in points:
-                limbs.points += [points[a], points[b]]
-                limbs.colors += [limb_colors[edge], limb_colors[edge]]
-        markers.append(limbs)
-    return MarkerArray(markers=markers)
+    drawn = [({k.part_id: k.position for k in person.keypoints if k.valid},
+              list(person.edge_ids), int(person.tracking_id), person.centroid)
+             for person in msg.skeletons]
+    return _skeleton_markers(msg.header, drawn, edges, len(msg.labels),
+                             joint_diameter=joint_diameter, line_width=line_width,
+                             lifetime=lifetime, namespace=namespace)

@@ -1,6 +1,9 @@
 """OpenPose decoder node: heatmaps + Part Affinity Fields -> skeletons, markers, overlay.
 
-A thin shell around :class:`pose_estimation_ros.core.openpose.OpenPoseDecoder`.
+A thin shell around :class:`pose_estimation_ros.core.openpose.OpenPoseDecoder` and the
+person tracker :class:`pose_estimation_ros.core.tracking.Tracker` (run here, on the
+decoder's output, so the ids reach every output without another topic hop; timed by
+the header stamps).
 """
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from visualization_msgs.msg import MarkerArray
 
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
 from pose_estimation_ros.core.openpose import OpenPoseDecoder
-from pose_estimation_ros.core.params import DECODER_NODE, DECODER_PARAMETERS, decoder_params
+from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, decoder_params,
+                                             tracker_params)
 from pose_estimation_ros.core.pipeline import extract_maps
+from pose_estimation_ros.core.tracking import Tracker
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import (DECODER_QUEUE, INPUT_QOS_CHOICES,
@@ -27,18 +32,22 @@ _OVERLAY_CACHE = 8
 
 
 class OpenPoseDecoderNode(Node):
-    """Subscribes ``network_output``; publishes ``skeletons``, ``skeleton_markers``,
-    ``detections`` (vision_msgs, when installed) and ``overlay_image``."""
+    """Subscribes ``network_output``; publishes ``skeletons``, ``skeletons_raw`` (while
+    smoothing is on), ``skeleton_markers``, ``detections`` (vision_msgs, when installed)
+    and ``overlay_image``."""
 
     def __init__(self, **kwargs):
         super().__init__(DECODER_NODE, **kwargs)
         self.values = declare_parameters(self, DECODER_PARAMETERS)
         try:
             self.decoder = OpenPoseDecoder(decoder_params(self.values))
+            self.tracker = Tracker(tracker_params(self.values), len(self.decoder.params.labels))
         except ValueError as error:
             raise startup_error(self, error) from error
         on_parameters_change(self, DECODER_PARAMETERS, self._apply_parameters)
         self.skeleton_pub = self.create_publisher(Skeleton2DArray, 'skeletons', 10)
+        # The unsmoothed detections (with their ids), published while smoothing is on.
+        self.raw_skeleton_pub = self.create_publisher(Skeleton2DArray, 'skeletons_raw', 10)
         self.marker_pub = self.create_publisher(MarkerArray, 'skeleton_markers', 10)
         self.detection_pub = None
         if messages.HAVE_VISION_MSGS:
@@ -61,7 +70,9 @@ class OpenPoseDecoderNode(Node):
     def _apply_parameters(self, values) -> None:
         """Live change: raises ValueError (change refused) unless the values are valid."""
         decoder = OpenPoseDecoder(decoder_params(values))
+        tracking = tracker_params(values)
         self.decoder, self.values = decoder, dict(values)
+        self.tracker.configure(tracking)
 
     def on_tensors(self, msg: TensorList) -> None:
         try:
@@ -75,8 +86,18 @@ class OpenPoseDecoderNode(Node):
                                     throttle_duration_sec=5.0)
             return
         params = self.decoder.params
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        resets = self.tracker.resets
+        tracked = self.tracker.update(people, stamp)
+        if self.tracker.resets != resets:
+            self.get_logger().warning('time went back (bag restarted?): tracks cleared')
+        people = tracked.smoothed
         self.skeleton_pub.publish(messages.skeleton_array_msg(
             msg.header, people, params.labels, params.edges))
+        if tracked.smoothed is not tracked.people and \
+                self.raw_skeleton_pub.get_subscription_count():
+            self.raw_skeleton_pub.publish(messages.skeleton_array_msg(
+                msg.header, tracked.people, params.labels, params.edges))
         if self.marker_pub.get_subscription_count():
             self.marker_pub.publish(messages.marker_array_msg(
                 msg.header, people, params.edges,

@@ -66,6 +66,43 @@ def make_pipeline(model: str | Path, params_file: str | Path | None = None, *,
         DECODER_NODE: dict(decoder or {})})
 
 
+def infer_cached(pipeline: Pipeline, image: np.ndarray, cache: str | Path | None,
+                 key: str):
+    """``pipeline.infer`` of a BGR image, its outputs kept in folder ``cache`` (if given)
+    under ``key`` plus a tag of the model file and encoder settings, and read back from
+    there on later runs."""
+    if not cache:
+        return pipeline.infer(image, 'bgr8')
+    model = Path(pipeline.values[INFERENCE_NODE]['model_file_path'])
+    tag = hashlib.sha1(f'{model.resolve()}:{model.stat().st_size}:'
+                       f'{pipeline.encoder.config}'.encode()).hexdigest()
+    cached = Path(cache) / f'{tag[:16]}_{key}.npz'
+    if cached.is_file():
+        with np.load(cached) as z:
+            outputs = {str(n): z[f'a{i}'] for i, n in enumerate(z['names'])}
+        return outputs, pipeline.encoder.encode(image, 'bgr8')[1]
+    outputs, geometry = pipeline.infer(image, 'bgr8')
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    names = list(outputs)
+    np.savez(cached, names=np.array(names), **{f'a{i}': outputs[n] for i, n in enumerate(names)})
+    return outputs, geometry
+
+
+def parameter_overrides(parser: argparse.ArgumentParser, items) -> dict:
+    """``--param NAME=VALUE`` items -> {decoder parameter: YAML value}; a parser error
+    for an unknown name."""
+    import yaml
+
+    names = [p.name for p in DECODER_PARAMETERS]
+    overrides = {}
+    for item in items:
+        name, sep, text = item.partition('=')
+        if not sep or name not in names:
+            parser.error(f'--param {item!r}: expected NAME=VALUE with NAME one of {names}')
+        overrides[name] = yaml.safe_load(text)
+    return overrides
+
+
 def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
              cache: str | Path | None = None) -> Evaluation:
     """Run ``pipeline`` on every image of a COCO keypoint annotation file."""
@@ -78,10 +115,6 @@ def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
     if mapping is None:
         raise ValueError('the decoder labels do not name all 17 COCO keypoints: '
                          f'{list(pipeline.decoder.params.labels)}')
-    cfg = pipeline.encoder.config
-    # Cache key: model file, input size, letterbox.
-    model = Path(pipeline.values[INFERENCE_NODE]['model_file_path'])
-    tag = hashlib.sha1(f'{model.resolve()}:{model.stat().st_size}:{cfg}'.encode()).hexdigest()
     image_ids = sorted(gt.getImgIds())
     maps = []
     for image_id in image_ids:
@@ -89,18 +122,7 @@ def evaluate(images: str | Path, annotations: str | Path, pipeline: Pipeline, *,
         image = cv2.imread(str(path))
         if image is None:
             raise RuntimeError(f'cannot read image {path}')
-        cached = Path(cache) / f'{tag[:16]}_{image_id}.npz' if cache else None
-        if cached is not None and cached.is_file():
-            with np.load(cached) as z:
-                outputs = {str(z['names'][i]): z[f'a{i}'] for i in range(len(z['names']))}
-            geometry = pipeline.encoder.encode(image, 'bgr8')[1]
-        else:
-            outputs, geometry = pipeline.infer(image, 'bgr8')
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                names = list(outputs)
-                np.savez(cached, names=np.array(names),
-                         **{f'a{i}': outputs[n] for i, n in enumerate(names)})
+        outputs, geometry = infer_cached(pipeline, image, cache, str(image_id))
         maps.append((image_id, outputs, geometry))
     pipeline.inference.close()
     # Decode after all inference (its worker threads would compete for the cores) and
@@ -125,8 +147,6 @@ def _bool(text: str) -> bool:
 
 
 def main(argv=None) -> int:
-    import yaml
-
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', required=True, help='folder of the images')
     parser.add_argument('--annotations', required=True, help='COCO keypoint annotation file')
@@ -142,13 +162,7 @@ def main(argv=None) -> int:
     parser.add_argument('--output', help='COCO results JSON to write')
     args = parser.parse_args(argv)
 
-    names = [p.name for p in DECODER_PARAMETERS]
-    overrides = {}
-    for item in args.param:
-        name, sep, text = item.partition('=')
-        if not sep or name not in names:
-            parser.error(f'--param {item!r}: expected NAME=VALUE with NAME one of {names}')
-        overrides[name] = yaml.safe_load(text)
+    overrides = parameter_overrides(parser, args.param)
     try:
         pipeline = make_pipeline(args.model, args.params, width=args.width,
                                  height=args.height, keep_aspect_ratio=args.keep_aspect_ratio,

@@ -9,9 +9,11 @@ parameters file) in this process, and writes into the output directory:
   Skeleton2DArray) and ``/skeleton_markers`` (visualization_msgs/msg/MarkerArray), one
   message each per input frame, with the input's header (stamp, frame_id) and logged at
   the input's receive time, so ``ros2 bag play`` replays them in step with the input;
-- ``keypoints.json``: COCO keypoint results (``image_id`` = frame index, COCO-17 order)
-  and ``frames.json``: frame index -> stamp, frame_id, size;
-- ``annotated.mp4``: the input with the skeletons drawn (unless ``--no-video``);
+- ``keypoints.json``: COCO keypoint results (``image_id`` = frame index, COCO-17 order,
+  ``track_id`` = the skeleton's tracking id when tracked) and ``frames.json``: frame
+  index -> stamp, frame_id, size;
+- ``annotated.mp4``: the input with the skeletons drawn, tracked people in their id's
+  colour with ``#id`` (unless ``--no-video``);
 - ``summary.json``: what the final summary prints.
 
 A bag from an RGB-D camera (``--depth-topic``: a depth image registered to the colour
@@ -587,7 +589,9 @@ def _estimate(frames: Iterator[Frame], pipeline: Pipeline, writer: ThreadPoolExe
     counts, pending = [], None
     for index, frame in enumerate(frames):
         try:
-            people = pipeline.process(frame.image, frame.encoding)
+            # Tracked on the frames' header stamps, like the decoder node.
+            people = pipeline.process(frame.image, frame.encoding,
+                                      stamp_ns(frame.header) * 1e-9)
         except ValueError as error:  # e.g. an image encoding the encoder refuses
             raise InputError(f'frame {index}: {error}') from error
         if pending is not None:
