@@ -1,6 +1,7 @@
 """The pipeline as robots run it: each node its own process, started as ``ros2 launch``
 starts it, beside a camera driver in another process.
 
+:func:`node_process` runs one installed executable (what ``ros2 run`` starts).
 :class:`ProcessGraph` starts the installed executables with
 :func:`pose_estimation_ros.nodes.graph.command_line` (the description the launch file is
 built from: node names, parameters file, launch-argument parameters, remappings), each
@@ -10,18 +11,23 @@ outputs over DDS like any other node.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from conftest import REPO
 from pose_estimation_ros.nodes.common import DDS_PROFILE_VARIABLES
-from pose_estimation_ros.nodes.graph import (PACKAGE, PIPELINE, command_line,
-                                             runner_command_line)
+from pose_estimation_ros.nodes.graph import (PACKAGE, command_line, runner_command_line,
+                                             started)
 
 INSTALL = REPO / 'install' / PACKAGE
 SHARE_CONFIG = INSTALL / 'share' / PACKAGE / 'config'
@@ -35,78 +41,121 @@ def foreign_environment() -> dict[str, str]:
     return env
 
 
-class ProcessGraph:
-    """The launch file's nodes as separate processes; ``executables`` picks which (by
-    executable name), or ``['pose_estimation']`` for the single-process runner."""
+class NodeProcess:
+    """One running executable; its output (stdout and stderr) collected by a thread."""
 
-    def __init__(self, log_dir: Path, arguments: dict[str, str] | None = None,
-                 params_file: str | Path | None = None, executables=None):
-        self.log_dir = Path(log_dir)
+    def __init__(self, command: list[str], env=None):
+        self.popen = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=subprocess.DEVNULL, env=env or node_environment(),
+            # Own session: a signal sent to one node reaches only that node.
+            start_new_session=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return ''.join(self.lines)
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGINT, as Ctrl-C does; SIGKILL after ``timeout`` s."""
+        if self.running():
+            self.popen.send_signal(signal.SIGINT)
+            if self.wait(timeout) is None:
+                self.popen.kill()
+                self.popen.wait()
+        self._reader.join(timeout)
+        return self.popen.returncode
+
+
+def node_environment() -> dict[str, str]:
+    return dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
+
+
+@contextlib.contextmanager
+def node_process(executable: str, *, params: dict | None = None, remap: dict | None = None,
+                 params_file=None) -> Iterator[NodeProcess]:
+    """Run one installed executable (what ``ros2 run`` starts) with ``--params-file``,
+    ``-p name:=value`` and ``-r from:=to``; stopped on exit."""
+    path = INSTALL / 'lib' / PACKAGE / executable
+    if not path.is_file():
+        pytest.fail(f'{path} is missing: run scripts/setup.sh (colcon build)')
+    ros_args = ['--ros-args']
+    if params_file is not None:
+        ros_args += ['--params-file', str(params_file)]
+    for name, value in (params or {}).items():
+        if isinstance(value, bool):
+            value = 'true' if value else 'false'
+        ros_args += ['-p', f'{name}:={value}']
+    for source, target in (remap or {}).items():
+        ros_args += ['-r', f'{source}:={target}']
+    process = NodeProcess([str(path), *ros_args])
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class ProcessGraph:
+    """The launch file's nodes as separate processes (those its ``arguments`` start), or
+    with ``runner=True`` the same graph in the single-process runner."""
+
+    def __init__(self, arguments: dict[str, str] | None = None,
+                 params_file: str | Path | None = None, runner: bool = False):
         self.arguments = dict(arguments or {})
         self.params_file = params_file or SHARE_CONFIG / 'mobilenet_thin.yaml'
-        self.executables = executables
-        self.processes: dict[str, subprocess.Popen] = {}
-        self._logs = {}
+        self.runner = runner
+        self.processes: dict[str, NodeProcess] = {}
 
     def commands(self) -> dict[str, list[str]]:
-        if self.executables == ['pose_estimation']:
+        if self.runner:
             return {'pose_estimation': runner_command_line(INSTALL, self.params_file,
                                                            self.arguments)}
         return {node.executable: command_line(node, INSTALL, self.params_file,
                                               self.arguments)
-                for node in PIPELINE
-                if self.executables is None or node.executable in self.executables}
+                for node in started(self.arguments)}
 
     def start(self) -> ProcessGraph:
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
         for name, command in self.commands().items():
-            self.start_one(name, command, env)
+            self.processes[name] = NodeProcess(command)
         return self
 
-    def start_one(self, name: str, command: list[str], env=None) -> None:
-        log = open(self.log_dir / f'{name}.log', 'ab')
-        self._logs[name] = log
-        # Own session: a signal sent to one node reaches only that node.
-        self.processes[name] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env or dict(os.environ, PYTHONUNBUFFERED='1'), start_new_session=True)
-
     def log(self, name: str) -> str:
-        path = self.log_dir / f'{name}.log'
-        return path.read_text(errors='replace') if path.exists() else ''
+        return self.processes[name].output
 
     def assert_running(self) -> None:
-        dead = {name: p.returncode for name, p in self.processes.items()
-                if p.poll() is not None}
+        dead = {name: p.popen.returncode for name, p in self.processes.items()
+                if not p.running()}
         assert not dead, f'nodes exited: {dead}\n' + '\n'.join(
             f'--- {name}\n{self.log(name)[-3000:]}' for name in dead)
 
-    def signal(self, number: int, names=None) -> None:
-        for name, process in self.processes.items():
-            if (names is None or name in names) and process.poll() is None:
-                process.send_signal(number)
+    def signal(self, number: int) -> None:
+        for process in self.processes.values():
+            if process.running():
+                process.popen.send_signal(number)
 
     def wait(self, timeout: float) -> dict[str, int | None]:
         """Exit codes after at most ``timeout`` seconds (None: still running)."""
         deadline = time.monotonic() + timeout
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        return {name: p.poll() for name, p in self.processes.items()}
+        return {name: p.wait(deadline - time.monotonic())
+                for name, p in self.processes.items()}
 
-    def stop(self) -> dict[str, int | None]:
-        """SIGINT, as Ctrl-C in ros2 launch's terminal; SIGKILL what is left after 5 s."""
-        self.signal(signal.SIGINT)
-        codes = self.wait(5.0)
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        for log in self._logs.values():
-            log.close()
-        return codes
+    def stop(self) -> dict[str, int]:
+        return {name: p.stop() for name, p in self.processes.items()}
 
 
 def run_camera(*, topic: str, size: str, qos: str, image_format: str = 'raw',

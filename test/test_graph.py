@@ -115,8 +115,7 @@ def module_ros():
 def graph(module_ros, tmp_path_factory):
     """The three nodes as ros2 launch starts them, raw and compressed input."""
     require_model()
-    processes = ProcessGraph(tmp_path_factory.mktemp('graph'),
-                             {'image_topic': TOPIC, 'compressed': 'true'}).start()
+    processes = ProcessGraph({'image_topic': TOPIC, 'compressed': 'true'}).start()
     try:
         _wait_graph_ready(module_ros, processes)
         yield processes
@@ -150,11 +149,10 @@ def test_every_frame_below_the_pipeline_rate(graph, outputs, qos, size, image_fo
         f'\n--- encoder log\n{graph.log("image_encoder_node")[-2000:]}')
 
 
-def _throughput(ros, tmp_path, executables, frames: int = 240, rate: float = 30.0):
+def _throughput(ros, runner: bool, frames: int = 240, rate: float = 30.0):
     """A 30 Hz camera into a fresh graph: (outputs per second, latency ms per frame in
     order of sending, frames sent)."""
-    processes = ProcessGraph(tmp_path, {'image_topic': TOPIC},
-                             executables=executables).start()
+    processes = ProcessGraph({'image_topic': TOPIC}, runner=runner).start()
     watcher = None
     try:
         _wait_graph_ready(ros, processes)
@@ -176,13 +174,12 @@ def _throughput(ros, tmp_path, executables, frames: int = 240, rate: float = 30.
         processes.stop()
 
 
-def test_30hz_camera_separate_processes_keep_up_with_the_runner(module_ros, tmp_path):
+def test_30hz_camera_separate_processes_keep_up_with_the_runner(module_ros):
     """Faster than the pipeline: each stage takes the newest frame, so the output rate is
     the pipeline's, latency is bounded and nothing queues up."""
     require_model()
-    single_rate, single_latency, _ = _throughput(module_ros, tmp_path / 'single',
-                                                 ['pose_estimation'])
-    multi_rate, multi_latency, sent = _throughput(module_ros, tmp_path / 'multi', None)
+    single_rate, single_latency, _ = _throughput(module_ros, runner=True)
+    multi_rate, multi_latency, sent = _throughput(module_ros, runner=False)
     single_median = statistics.median(single_latency)
     multi_median = statistics.median(multi_latency)
     report = (f'single process: {single_rate:.1f} Hz, median latency {single_median:.0f} ms;'
@@ -201,12 +198,21 @@ def test_30hz_camera_separate_processes_keep_up_with_the_runner(module_ros, tmp_
 @pytest.mark.parametrize('signals', [
     [signal.SIGINT], [signal.SIGINT, signal.SIGINT], [signal.SIGTERM]],
     ids=['sigint', 'sigint-twice', 'sigterm'])
-def test_clean_shutdown(module_ros, tmp_path, signals):
+def test_clean_shutdown(module_ros, signals):
     require_model()
-    processes = ProcessGraph(tmp_path, {'image_topic': TOPIC}).start()
+    processes = ProcessGraph({'image_topic': TOPIC}).start()
     try:
         _wait_graph_ready(module_ros, processes)
-        run_camera(topic=TOPIC, size='640x480', qos='reliable', rate=10.0, frames=10)
+        watcher = Outputs(module_ros)
+        # Stop while frames flow: mid-inference, mid-publish.
+        camera = threading.Thread(target=run_camera, kwargs=dict(
+            topic=TOPIC, size='640x480', qos='reliable', rate=15.0, frames=60))
+        camera.start()
+        deadline = time.monotonic() + 30.0
+        while len(watcher.arrivals) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        watcher.close()
+        assert len(watcher.arrivals) >= 3, 'no skeletons before the stop'
         start = time.monotonic()
         for number in signals:
             processes.signal(number)
@@ -215,6 +221,7 @@ def test_clean_shutdown(module_ros, tmp_path, signals):
         elapsed = time.monotonic() - start
     finally:
         processes.stop()
+    camera.join(60.0)
     logs = {name: processes.log(name) for name in processes.processes}
     assert codes == {name: 0 for name in processes.processes}, (codes, logs)
     assert elapsed <= 2.1

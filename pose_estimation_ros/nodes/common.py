@@ -240,6 +240,11 @@ def run_nodes(name: str, node_classes, args=None) -> int:
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A signal shut the context down while a callback ran: its publish then fails
+        # ("context is invalid"). That is a normal stop; anything else is a real error.
+        if rclpy.ok():
+            raise
     finally:
         _ignore_signals()
         for node in nodes:
