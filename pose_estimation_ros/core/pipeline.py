@@ -22,17 +22,27 @@ from pose_estimation_ros.core.openpose import OpenPoseDecoder, Person, split_net
 from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
                                              decoder_params, encoder_config,
                                              load_parameters_file)
+from pose_estimation_ros.core.validation import check_finite, check_tensor_names
 
 
 def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
     """Network outputs {name: array} -> (heatmaps, pafs, maxpool) HWC arrays, as the
     decoder node's tensor parameters say. ValueError names a missing tensor."""
+    keys = ('heatmap_tensor_name', 'paf_tensor_name', 'maxpool_tensor_name')
+    check_tensor_names(arrays, dict.fromkeys(values[k] for k in keys), 'network_output',
+                       'the decoder reads ' + ', '.join(f'{k} "{values[k]}"' for k in keys
+                                                        if values[k]) +
+                       ': set those parameters, or the inference node\'s '
+                       'output_tensor_names, to the same names')
+
     def tensor(key):
         name = values[key]
         if not name:
             return None
-        if name not in arrays:
-            raise ValueError(f'no tensor "{name}" ({key}) among {sorted(arrays)}')
+        if arrays[name].dtype.kind != 'f':
+            raise ValueError(f'tensor "{name}" ({key}) is {arrays[name].dtype}: the decoder '
+                             f'takes float16/32/64 network outputs; check the inference '
+                             f'node\'s output_binding_names')
         return arrays[name]
 
     start, stop = (int(v) for v in values['heatmap_channels'])
@@ -112,6 +122,13 @@ class InferenceStage:
 
         ValueError for tensors that do not fit the model, RuntimeError when the
         backend fails."""
+        check_tensor_names(tensors, self.input_mapping, 'encoded_tensor',
+                           'the inference node reads input_tensor_names '
+                           f'{list(self.input_mapping)}: set the encoder\'s tensor_name to '
+                           'match')
+        for name, array in tensors.items():
+            check_finite(f'tensor "{name}"', array, 'the encoder produced broken values '
+                         '(check its image_mean / image_stddev)')
         inputs = prepare_inputs(tensors, self.backend.inputs, self.input_mapping,
                                 self.layout_conversions)
         return rename_outputs(self.backend.run(inputs), self.backend.outputs,
