@@ -75,6 +75,7 @@ MOBILENET_THIN_EDGES_PAF: tuple[tuple[int, int], ...] = (
     (23, 24), (25, 26), (27, 28), (29, 30), (47, 48), (49, 50), (53, 54), (51, 52),
     (55, 56), (37, 38), (45, 46))
 MATCHING_METHODS = ('greedy', 'hungarian')
+MIN_PEAK_SIGMA = 0.05  # smallest refine_peak_sigma other than 0 (cells)
 LAYOUTS = ('NCHW', 'NHWC')
 
 
@@ -197,6 +198,10 @@ class DecoderParams:
             bad('matching', f'must be one of {list(MATCHING_METHODS)}')
         number('part_confidence_weight', 0.0)
         number('refine_peak_sigma', 0.0, 10.0)
+        if 0 < self.refine_peak_sigma < MIN_PEAK_SIGMA:
+            # Its square would underflow; a peak that narrow has no neighbours to fit.
+            bad('refine_peak_sigma', f'must be 0 (estimated per peak) or at least '
+                                     f'{MIN_PEAK_SIGMA} cells')
         number('nms_kernel_size', 3, 15, integer=True)
         if self.nms_kernel_size % 2 == 0:
             bad('nms_kernel_size', 'must be odd, in [3, 15]')

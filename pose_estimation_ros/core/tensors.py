@@ -43,7 +43,8 @@ def to_byte_array(values: np.ndarray) -> array.array:
     if values.dtype.byteorder == '>':
         values = values.astype(values.dtype.newbyteorder('<'))
     out = array.array('B')
-    out.frombytes(memoryview(values).cast('B'))
+    if values.size:  # memoryview cannot cast a view with a zero in its shape
+        out.frombytes(memoryview(values).cast('B'))
     return out
 
 
