@@ -152,7 +152,7 @@ DECODER_PARAMETERS = (
           'Sub-pixel refinement of the heatmap peaks.', None, False),
     Param('refine_peak_sigma', _DEC.refine_peak_sigma,
           'Width (Gaussian sigma, heatmap cells) of the network\'s part peaks, used by '
-          'the refinement (0: estimated per peak).', (0.0, 10.0), False),
+          'the refinement (0: estimated per peak; else at least 0.05).', (0.0, 10.0), False),
     Param('matching', _DEC.matching,
           'Per-edge-type one-to-one matching: greedy (by score) or hungarian (optimal).',
           None, False),
