@@ -286,6 +286,25 @@ def _geometry(**fields):
     return edit
 
 
+def _tensor_field_faults(prefix: str, topic: str, good: Callable[[Header], TensorList]):
+    """Faults of the Tensor fields themselves, alike for every TensorList input."""
+    return [
+        BadInput(f'{prefix}_unknown_data_type', topic, _edit(good, _set_tensor(data_type=42)),
+                 'unknown data_type 42'),
+        BadInput(f'{prefix}_rank_not_dims', topic,
+                 _edit(good, lambda m: setattr(m.tensors[0].shape, 'rank', 3)),
+                 'rank 3 but 4 dims'),
+        BadInput(f'{prefix}_byte_length', topic,
+                 _edit(good, lambda m: setattr(m.tensors[0], 'data', m.tensors[0].data[:-3])),
+                 'data bytes, expected'),
+        BadInput(f'{prefix}_strides', topic, _edit(good, _set_tensor(strides=[4, 4, 4, 4])),
+                 'C-contiguous strides'),
+        BadInput(f'{prefix}_nan', topic, _edit(good, _with_value(np.nan)), 'holds NaN values'),
+        BadInput(f'{prefix}_inf', topic, _edit(good, _with_value(-np.inf)),
+                 'holds infinite values'),
+    ]
+
+
 _input = np.zeros(INPUT_SHAPE, np.float32)
 _maps = np.zeros(OUTPUT_SHAPE, np.float32)
 
@@ -305,20 +324,6 @@ ENCODED_INPUTS = [
     BadInput('encoded_wrong_dtype', ENCODED_TOPIC,
              lambda h: _tensor_list(h, {INPUT_NAME: _input.astype(np.float64)}),
              'expects float32'),
-    BadInput('encoded_unknown_data_type', ENCODED_TOPIC,
-             _edit(good_encoded, _set_tensor(data_type=42)), 'unknown data_type 42'),
-    BadInput('encoded_rank_not_dims', ENCODED_TOPIC,
-             _edit(good_encoded, lambda m: setattr(m.tensors[0].shape, 'rank', 3)),
-             'rank 3 but 4 dims'),
-    BadInput('encoded_byte_length', ENCODED_TOPIC,
-             _edit(good_encoded, lambda m: setattr(m.tensors[0], 'data', m.tensors[0].data[:-4])),
-             'data bytes, expected'),
-    BadInput('encoded_strides', ENCODED_TOPIC,
-             _edit(good_encoded, _set_tensor(strides=[4, 4, 4, 4])), 'C-contiguous strides'),
-    BadInput('encoded_nan', ENCODED_TOPIC, _edit(good_encoded, _with_value(np.nan)),
-             'holds NaN values'),
-    BadInput('encoded_inf', ENCODED_TOPIC, _edit(good_encoded, _with_value(np.inf)),
-             'holds infinite values'),
 ]
 
 
@@ -344,17 +349,6 @@ OUTPUT_INPUTS = [
              'check edges_paf'),
     BadInput('output_wrong_dtype', OUTPUT_TOPIC,
              _outputs({OUTPUT_NAME: _maps.astype(np.int32)}), 'the decoder takes float'),
-    BadInput('output_unknown_data_type', OUTPUT_TOPIC,
-             _edit(good_output, _set_tensor(data_type=0)), 'unknown data_type 0'),
-    BadInput('output_byte_length', OUTPUT_TOPIC,
-             _edit(good_output, lambda m: setattr(m.tensors[0], 'data', m.tensors[0].data[:-1])),
-             'data bytes, expected'),
-    BadInput('output_strides', OUTPUT_TOPIC,
-             _edit(good_output, _set_tensor(strides=[0, 0, 0, 0])), 'C-contiguous strides'),
-    BadInput('output_nan', OUTPUT_TOPIC, _edit(good_output, _with_value(np.nan)),
-             'holds NaN values'),
-    BadInput('output_inf', OUTPUT_TOPIC, _edit(good_output, _with_value(-np.inf)),
-             'holds infinite values'),
     BadInput('output_smaller_than_nms_window', OUTPUT_TOPIC,
              _outputs({OUTPUT_NAME: np.zeros((1, 2, 2, 57), np.float32)}),
              'smaller than the 3x3 NMS window'),
@@ -370,6 +364,8 @@ OUTPUT_INPUTS = [
              _edit(good_output, _geometry(offset_x=-5.0)), 'inconsistent image geometry'),
 ]
 
+ENCODED_INPUTS += _tensor_field_faults('encoded', ENCODED_TOPIC, good_encoded)
+OUTPUT_INPUTS += _tensor_field_faults('output', OUTPUT_TOPIC, good_output)
 BAD_INPUTS: list[BadInput] = IMAGE_INPUTS + COMPRESSED_INPUTS + ENCODED_INPUTS + OUTPUT_INPUTS
 
 

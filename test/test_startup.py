@@ -9,12 +9,12 @@ import subprocess
 
 import pytest
 import yaml
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 
 from conftest import PARAMS_FILE, REPO, require_model
 from pose_estimation_ros.core.params import DECODER_PARAMETERS, check_node_section
 from pose_estimation_ros.nodes.openpose_decoder_node import OpenPoseDecoderNode
+from test_runner import _set
 
 EXECUTABLES = REPO / 'install' / 'pose_estimation_ros' / 'lib' / 'pose_estimation_ros'
 
@@ -109,16 +109,6 @@ def test_parameters_file_check_covers_only_the_nodes_own_sections(tmp_path):
         with pytest.raises(ValueError, match='did you mean "marker_lifetime"'):
             check({key: typo}, fqn)
     check({'/other_robot/openpose_decoder': typo}, '/robot/openpose_decoder')
-
-
-def _set(ros, client, name: str, value):
-    value = {int: ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value),
-             float: ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value),
-             }[type(value)]
-    future = client.call_async(SetParameters.Request(
-        parameters=[ParameterMsg(name=name, value=value)]))
-    ros.spin_until(future.done, 10.0, f'set_parameters {name}')
-    return future.result().results[0]
 
 
 def test_live_set_parameters_is_validated_like_the_start_up(ros):
