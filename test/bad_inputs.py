@@ -299,9 +299,9 @@ def _tensor_field_faults(prefix: str, topic: str, good: Callable[[Header], Tenso
                  'data bytes, expected'),
         BadInput(f'{prefix}_strides', topic, _edit(good, _set_tensor(strides=[4, 4, 4, 4])),
                  'C-contiguous strides'),
-        BadInput(f'{prefix}_nan', topic, _edit(good, _with_value(np.nan)), 'holds NaN values'),
+        BadInput(f'{prefix}_nan', topic, _edit(good, _with_value(np.nan)), 'NaN values in'),
         BadInput(f'{prefix}_inf', topic, _edit(good, _with_value(-np.inf)),
-                 'holds infinite values'),
+                 'infinite values in'),
     ]
 
 

@@ -280,10 +280,12 @@ def to_hwc(tensor: np.ndarray, layout: str) -> np.ndarray:
     tensor = np.asarray(tensor)
     if tensor.ndim == 4:
         if tensor.shape[0] != 1:
-            raise ValueError(f'expected a batch of 1, got shape {tensor.shape}')
+            raise ValueError(f'expected a batch of 1, got shape {tensor.shape}: one image '
+                             f'per message')
         tensor = tensor[0]
     if tensor.ndim != 3:
-        raise ValueError(f'expected a 3-D or 4-D ({layout}) tensor, got shape {tensor.shape}')
+        raise ValueError(f'expected a 3-D or 4-D ({layout}) tensor, got shape {tensor.shape}'
+                         f'; check the decoder\'s tensor names and tensor_layout')
     if layout == 'NCHW':
         tensor = tensor.transpose(1, 2, 0)
     return tensor
@@ -306,7 +308,8 @@ def split_network_outputs(heatmap: np.ndarray, part_affinity_fields: np.ndarray 
         start, stop = heatmap_channels
         if not 0 <= start < stop <= full.shape[2]:
             raise ValueError(f'heatmap_channels {heatmap_channels} outside the '
-                             f'{full.shape[2]} channels of the heatmap tensor')
+                             f'{full.shape[2]} channels of the heatmap tensor; fix '
+                             f'heatmap_channels or tensor_layout')
         heat = full[:, :, start:stop]
     else:
         heat = full

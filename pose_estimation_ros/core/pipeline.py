@@ -127,8 +127,8 @@ class InferenceStage:
                            f'{list(self.input_mapping)}: set the encoder\'s tensor_name to '
                            'match')
         for name, array in tensors.items():
-            check_finite(f'tensor "{name}"', array, 'the encoder produced broken values '
-                         '(check its image_mean / image_stddev)')
+            check_finite(f'tensor "{name}"', array, 'its publisher sent broken values (the '
+                         'image encoder never does)')
         inputs = prepare_inputs(tensors, self.backend.inputs, self.input_mapping,
                                 self.layout_conversions)
         return rename_outputs(self.backend.run(inputs), self.backend.outputs,

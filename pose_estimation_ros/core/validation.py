@@ -101,7 +101,7 @@ def check_finite(name: str, array: np.ndarray, fix: str) -> None:
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):
         bad = 'NaN' if np.isnan(low) or np.isnan(high) else 'infinite'
-        raise ValueError(f'{name} holds {bad} values: {fix}')
+        raise ValueError(f'{bad} values in {name}: {fix}')
 
 
 def check_tensor_names(present: Iterable[str], expected: Iterable[str], what: str,
@@ -128,7 +128,7 @@ def check_decoder_maps(maps: Mapping[str, np.ndarray], nms_kernel_size: int) -> 
             raise ValueError(f'{name} has element type {array.dtype}: the decoder takes '
                              f'real-valued maps (float32 from the network)')
         if array.ndim == 3 and min(array.shape[:2]) < nms_kernel_size:
-            raise ValueError(f'{name} maps are {array.shape[0]}x{array.shape[1]} cells, '
+            raise ValueError(f'{name}: {array.shape[0]}x{array.shape[1]} cells, '
                              f'smaller than the {nms_kernel_size}x{nms_kernel_size} NMS '
                              f'window (nms_kernel_size): check the network input size '
                              f'(encoder network_image_width/height) and tensor_layout')
