@@ -17,11 +17,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import yaml
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from conftest import require_model
+from conftest import PARAMS_FILE, require_model
 from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.tools import process_bag
@@ -166,3 +167,21 @@ def test_disk_full_leaves_nothing_under_a_final_name(bag, tmp_path, storage):
     assert 'skeletons_bag' not in names and 'summary.json' not in names, names
     assert 'skeletons_bag.partial' in names
     shutil.rmtree(out)
+
+
+@pytest.mark.parametrize('key, value, message', [
+    ('edges_paf', list(range(20, 58)), 'edges_paf addresses channel 57, past the 57 channels'),
+    ('heatmap_channels', [0, 60], 'heatmap_channels [0, 60] address channels past the 57'),
+])
+def test_decoder_channels_past_the_model_outputs_stop_before_processing(
+        bag, tmp_path, capsys, key, value, message):
+    """Offline the model is known at start-up: channels past its outputs are a
+    configuration error before any frame (the nodes can only tell per message)."""
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params['openpose_decoder']['ros__parameters'][key] = value
+    params_file = tmp_path / 'params.yaml'
+    params_file.write_text(yaml.safe_dump(params))
+    out = tmp_path / 'out'
+    err = run_error(capsys, bag, '--params', params_file, '--output-dir', out)
+    assert message in err, err
+    assert not out.exists()

@@ -52,6 +52,36 @@ def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
                                  heatmap_channels=(start, stop))
 
 
+def check_channels(values: Mapping[str, Any], params, inference: InferenceStage) -> None:
+    """At start-up, where the model's output channels are known (static): ValueError
+    when ``heatmap_channels`` or ``edges_paf`` address channels past them (the nodes,
+    each in its own process, can only tell when the first tensors arrive)."""
+    layout = str(values['tensor_layout']).upper()
+    infos = {info.name: info for info in inference.backend.outputs}
+
+    def channels(key):
+        binding = inference.output_mapping.get(values[key])
+        shape = infos[binding].shape if binding in infos else ()
+        if len(shape) not in (3, 4):
+            return None
+        count = shape[-1] if layout == 'NHWC' else shape[-3]
+        return count if isinstance(count, int) else None
+
+    heat = channels('heatmap_tensor_name')
+    stop = int(values['heatmap_channels'][1])
+    if heat is not None and stop > heat:
+        raise ValueError(f'heatmap_channels {list(values["heatmap_channels"])} address '
+                         f'channels past the {heat} of model output '
+                         f'"{values["heatmap_tensor_name"]}": fix heatmap_channels')
+    paf_key = 'paf_tensor_name' if values['paf_tensor_name'] else 'heatmap_tensor_name'
+    pafs = channels(paf_key)
+    highest = max(c for pair in params.edges_paf for c in pair)
+    if pafs is not None and highest >= pafs:
+        raise ValueError(f'edges_paf addresses channel {highest}, past the {pafs} channels '
+                         f'of model output "{values[paf_key]}": fix edges_paf (or '
+                         f'paf_tensor_name)')
+
+
 def stats_ms(values_ms) -> dict[str, float]:
     """Median, 90th percentile, minimum and count of times in milliseconds."""
     values = np.asarray(values_ms, dtype=np.float64)
@@ -155,6 +185,11 @@ class Pipeline:
         self.encoder = ImageEncoder(encoder_config(values[ENCODER_NODE]))
         self.inference = InferenceStage(values[INFERENCE_NODE])
         self.decoder = OpenPoseDecoder(decoder_params(values[DECODER_NODE]))
+        try:
+            check_channels(values[DECODER_NODE], self.decoder.params, self.inference)
+        except ValueError:
+            self.inference.close()
+            raise
         self.timings = Timings()
 
     @classmethod
