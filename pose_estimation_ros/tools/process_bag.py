@@ -577,18 +577,18 @@ class Outputs:
             self.writing['frames'].write_text(json.dumps(
                 {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
                  'complete': complete, 'images': self.frames}, indent=1))
+            if complete:
+                for key, path in self.writing.items():
+                    if path.exists():
+                        os.replace(path, self.paths[key])
         except _output_errors() as error:
             raise OutputError(f'cannot finish the outputs in {self.out} (disk full or not '
                               f'writable?): {error}; the partial outputs (*{PARTIAL}*) '
                               f'may be damaged') from error
-        written = [key for key, path in self.writing.items() if path.exists()]
-        if not complete:
-            return (f'the {len(self.frames)} frames written so far are in '
-                    f'{self.writing["bag"]} (a valid bag) and the other *{PARTIAL}* files '
-                    f'of {self.out}')
-        for key in written:
-            os.replace(self.writing[key], self.paths[key])
-        return f'outputs in {self.out}'
+        if complete:
+            return f'outputs in {self.out}'
+        return (f'the {len(self.frames)} frames written so far are in {self.writing["bag"]} '
+                f'(a valid bag) and the other *{PARTIAL}* files of {self.out}')
 
     def describe(self) -> dict:
         video = self.video is not None and self.video.frames > 0
