@@ -157,10 +157,12 @@ def test_decode_compressed_png_round_trip(encoding):
     np.testing.assert_array_equal(decoded, image)
 
 
-@pytest.mark.parametrize('data', [b'', b'not an image at all', FRAME.read_bytes()[:300]])
-def test_decode_compressed_rejects_undecodable_data(data):
-    with pytest.raises(ValueError, match=f'cannot decode CompressedImage data \\({len(data)} '
-                                         f'bytes, format "jpeg"\\)'):
+@pytest.mark.parametrize('data, reason', [
+    (b'', 'no data'), (b'not an image at all', 'unknown image format'),
+    (FRAME.read_bytes()[:300], 'truncated JPEG')])
+def test_decode_compressed_rejects_undecodable_data(data, reason):
+    with pytest.raises(ValueError, match=f'cannot decode CompressedImage \\({len(data)} '
+                                         f'bytes, format "jpeg"\\).*{reason}'):
         decode_compressed(data, 'jpeg')
 
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from pose_estimation_ros.core.geometry import ImageGeometry
+from pose_estimation_ros.core.validation import compressed_image_size
 
 # encoding -> (element type, channels, colour order). Order 'bgr' also covers the alpha
 # variants (alpha last); generic OpenCV types follow OpenCV's convention (BGR), as
@@ -49,8 +50,32 @@ def _encoding_info(encoding: str) -> tuple[np.dtype, int, str]:
     info = ENCODINGS.get(encoding)
     if info is None:
         raise ValueError(f'unsupported image encoding "{encoding}"; supported: '
-                         f'{", ".join(ENCODINGS)}')
+                         f'{", ".join(ENCODINGS)}: publish one of them (or convert, e.g. '
+                         f'depth images to mono16)')
     return info
+
+
+def check_image_fields(width: int, height: int, step: int, encoding: str,
+                       data_size: int) -> tuple[np.dtype, int]:
+    """(pixel type, channels) of a sensor_msgs/Image's fields, checked in O(1).
+
+    ValueError names the problem and the fix: an unsupported encoding, an empty size,
+    a ``step`` shorter than a row, ``data`` not exactly ``step * height`` bytes.
+    """
+    dtype, channels, _ = _encoding_info(encoding)
+    if width <= 0 or height <= 0:
+        raise ValueError(f'image size must be positive, got {width}x{height}: the '
+                         f'publisher sent an empty image')
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ValueError(f'step {step} is smaller than a row of {width} {encoding} pixels '
+                         f'({row_bytes} bytes): the publisher must set step to the row '
+                         f'length in bytes (with any padding)')
+    if data_size != height * step:
+        raise ValueError(f'image data has {data_size} bytes but height*step is '
+                         f'{height}*{step} = {height * step} ({encoding} {width}x{height}): '
+                         f'the publisher must send exactly step * height bytes')
+    return dtype, channels
 
 
 def image_to_array(data, width: int, height: int, step: int, encoding: str,
@@ -60,37 +85,32 @@ def image_to_array(data, width: int, height: int, step: int, encoding: str,
     ``data`` is the message's ``data`` (``array.array``, ``bytes``, ``memoryview``,
     numpy array or list). Returns a view of it when no conversion is needed (rows
     padded to ``step`` stay padded in memory: the view has ``strides[0] == step``), or a
-    native-byte-order copy for 16-bit data in the other byte order. Channel order is
-    the message's own (an rgb8 image comes back RGB), as with cv_bridge's passthrough.
+    native-byte-order copy for 16-bit data in the other byte order or on rows whose
+    padding is not a whole number of pixel elements. Channel order is the message's own
+    (an rgb8 image comes back RGB), as with cv_bridge's passthrough.
     """
-    dtype, channels, _ = _encoding_info(encoding)
-    if width <= 0 or height <= 0:
-        raise ValueError(f'image size must be positive, got {width}x{height}')
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ValueError(f'step {step} is smaller than a row of {width} {encoding} pixels '
-                         f'({row_bytes} bytes)')
     if isinstance(data, (list, tuple)):
         data = np.asarray(data, dtype=np.uint8)
     buffer = memoryview(data).cast('B') if not isinstance(data, np.ndarray) else \
         data.reshape(-1).view(np.uint8)
-    if len(buffer) != height * step:
-        raise ValueError(f'image data has {len(buffer)} bytes but height*step is '
-                         f'{height}*{step} = {height * step} ({encoding} {width}x{height})')
+    dtype, channels = check_image_fields(width, height, step, encoding, len(buffer))
     wire = dtype.newbyteorder('>' if is_bigendian else '<')
     shape = (height, width) if channels == 1 else (height, width, channels)
     strides = (step, wire.itemsize) if channels == 1 else \
         (step, channels * wire.itemsize, wire.itemsize)
     image = np.ndarray(shape, dtype=wire, buffer=buffer, strides=strides)
-    if not wire.isnative:
-        image = image.astype(dtype)  # one pass, native order
+    if not wire.isnative or step % wire.itemsize:
+        image = image.astype(dtype)  # one pass, native order and aligned rows
     return image
 
 
 def decode_compressed(data, format: str = '') -> tuple[np.ndarray, str]:
     """Decode sensor_msgs/CompressedImage data -> (array, encoding of that array).
 
-    Uses ``cv2.imdecode(..., IMREAD_UNCHANGED)`` like cv_bridge: colour images come out
+    JPEG and PNG only, checked first by
+    :func:`~pose_estimation_ros.core.validation.compressed_image_size` (empty, unknown
+    format, truncated, declared size over ``MAX_COMPRESSED_PIXELS``: ValueError). Uses
+    ``cv2.imdecode(..., IMREAD_UNCHANGED)`` like cv_bridge: colour images come out
     bgr8/bgra8 (bgr16/bgra16 for 16-bit PNG), grey ones mono8/mono16. ``format`` is only
     checked for the ``compressedDepth`` transport, whose extra header OpenCV can't read.
     """
@@ -99,10 +119,13 @@ def decode_compressed(data, format: str = '') -> tuple[np.ndarray, str]:
                          f'supported; subscribe to the "compressed" or raw image transport')
     buffer = np.asarray(data, dtype=np.uint8) if isinstance(data, (list, tuple)) else \
         np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
-    if image is None:
-        raise ValueError(f'cannot decode CompressedImage data ({buffer.size} bytes, format '
-                         f'"{format}"): not a JPEG/PNG image OpenCV can read')
+    # Header checks first: format, truncation and declared size (no decompression bomb).
+    kind, width, height = compressed_image_size(buffer, format)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None or image.shape[:2] != (height, width):
+        raise ValueError(f'cannot decode CompressedImage ({buffer.size} bytes, format '
+                         f'"{format}"): corrupt {kind.upper()} data; the publisher must '
+                         f'send whole JPEG/PNG images')
     channels = 1 if image.ndim == 2 else image.shape[2]
     names = {(_U8, 1): 'mono8', (_U8, 3): 'bgr8', (_U8, 4): 'bgra8',
              (_U16, 1): 'mono16', (_U16, 3): 'bgr16', (_U16, 4): 'bgra16'}

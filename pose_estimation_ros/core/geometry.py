@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 
@@ -50,6 +52,25 @@ class ImageGeometry:
         return cls(source_width, source_height, input_width, input_height,
                    width / source_width, height / source_height,
                    float((input_width - width) // 2), float((input_height - height) // 2))
+
+    def validate(self) -> ImageGeometry:
+        """Raise ValueError unless the sizes are positive, the scales positive and finite
+        and the offsets inside the input (what :meth:`fit` makes); return self."""
+        sizes = (self.source_width, self.source_height, self.input_width, self.input_height)
+        problem = None
+        if min(sizes) <= 0:
+            problem = (f'sizes must be positive, got source {self.source_width}x'
+                       f'{self.source_height}, input {self.input_width}x{self.input_height}')
+        elif not all(math.isfinite(v) and v > 0 for v in (self.scale_x, self.scale_y)):
+            problem = f'scales must be positive, got {self.scale_x}, {self.scale_y}'
+        elif not (0 <= self.offset_x < self.input_width and
+                  0 <= self.offset_y < self.input_height):
+            problem = (f'offsets ({self.offset_x}, {self.offset_y}) must lie inside the '
+                       f'{self.input_width}x{self.input_height} input')
+        if problem:
+            raise ValueError(f'inconsistent image geometry: {problem}; the image encoder '
+                             f'fills it (all zero: no geometry, map coordinates)')
+        return self
 
     @property
     def resized_size(self) -> tuple[int, int]:

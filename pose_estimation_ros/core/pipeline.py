@@ -23,17 +23,27 @@ from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFEREN
                                              decoder_params, encoder_config,
                                              load_parameters_file, tracker_params)
 from pose_estimation_ros.core.tracking import Tracked, Tracker
+from pose_estimation_ros.core.validation import check_finite, check_tensor_names
 
 
 def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
     """Network outputs {name: array} -> (heatmaps, pafs, maxpool) HWC arrays, as the
     decoder node's tensor parameters say. ValueError names a missing tensor."""
+    keys = ('heatmap_tensor_name', 'paf_tensor_name', 'maxpool_tensor_name')
+    check_tensor_names(arrays, dict.fromkeys(values[k] for k in keys), 'network_output',
+                       'the decoder reads ' + ', '.join(f'{k} "{values[k]}"' for k in keys
+                                                        if values[k]) +
+                       ': set those parameters, or the inference node\'s '
+                       'output_tensor_names, to the same names')
+
     def tensor(key):
         name = values[key]
         if not name:
             return None
-        if name not in arrays:
-            raise ValueError(f'no tensor "{name}" ({key}) among {sorted(arrays)}')
+        if arrays[name].dtype.kind != 'f':
+            raise ValueError(f'tensor "{name}" ({key}) is {arrays[name].dtype}: the decoder '
+                             f'takes float16/32/64 network outputs; check the inference '
+                             f'node\'s output_binding_names')
         return arrays[name]
 
     start, stop = (int(v) for v in values['heatmap_channels'])
@@ -41,6 +51,36 @@ def extract_maps(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any]):
                                  tensor('maxpool_tensor_name'),
                                  layout=values['tensor_layout'],
                                  heatmap_channels=(start, stop))
+
+
+def check_channels(values: Mapping[str, Any], params, inference: InferenceStage) -> None:
+    """At start-up, where the model's output channels are known (static): ValueError
+    when ``heatmap_channels`` or ``edges_paf`` address channels past them (the nodes,
+    each in its own process, can only tell when the first tensors arrive)."""
+    layout = str(values['tensor_layout']).upper()
+    infos = {info.name: info for info in inference.backend.outputs}
+
+    def channels(key):
+        binding = inference.output_mapping.get(values[key])
+        shape = infos[binding].shape if binding in infos else ()
+        if len(shape) not in (3, 4):
+            return None
+        count = shape[-1] if layout == 'NHWC' else shape[-3]
+        return count if isinstance(count, int) else None
+
+    heat = channels('heatmap_tensor_name')
+    stop = int(values['heatmap_channels'][1])
+    if heat is not None and stop > heat:
+        raise ValueError(f'heatmap_channels {list(values["heatmap_channels"])} address '
+                         f'channels past the {heat} of model output '
+                         f'"{values["heatmap_tensor_name"]}": fix heatmap_channels')
+    paf_key = 'paf_tensor_name' if values['paf_tensor_name'] else 'heatmap_tensor_name'
+    pafs = channels(paf_key)
+    highest = max(c for pair in params.edges_paf for c in pair)
+    if pafs is not None and highest >= pafs:
+        raise ValueError(f'edges_paf addresses channel {highest}, past the {pafs} channels '
+                         f'of model output "{values[paf_key]}": fix edges_paf (or '
+                         f'paf_tensor_name)')
 
 
 def stats_ms(values_ms) -> dict[str, float]:
@@ -114,6 +154,13 @@ class InferenceStage:
 
         ValueError for tensors that do not fit the model, RuntimeError when the
         backend fails."""
+        check_tensor_names(tensors, self.input_mapping, 'encoded_tensor',
+                           'the inference node reads input_tensor_names '
+                           f'{list(self.input_mapping)}: set the encoder\'s tensor_name to '
+                           'match')
+        for name, array in tensors.items():
+            check_finite(f'tensor "{name}"', array, 'its publisher sent broken values (the '
+                         'image encoder never does)')
         inputs = prepare_inputs(tensors, self.backend.inputs, self.input_mapping,
                                 self.layout_conversions)
         return rename_outputs(self.backend.run(inputs), self.backend.outputs,
@@ -140,6 +187,11 @@ class Pipeline:
         self.encoder = ImageEncoder(encoder_config(values[ENCODER_NODE]))
         self.inference = InferenceStage(values[INFERENCE_NODE])
         self.decoder = OpenPoseDecoder(decoder_params(values[DECODER_NODE]))
+        try:
+            check_channels(values[DECODER_NODE], self.decoder.params, self.inference)
+        except ValueError:
+            self.inference.close()
+            raise
         self.tracker = Tracker(tracker_params(values[DECODER_NODE]),
                                len(self.decoder.params.labels))
         self.timings = Timings()

@@ -11,6 +11,8 @@ Importable without tensorrt/pycuda: they are imported when a backend is created.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -21,7 +23,6 @@ from pose_estimation_ros.core.inference import (
     InferenceBackend,
     TensorInfo,
     check_model_file,
-    file_sha256,
 )
 
 MIN_TENSORRT = (8, 5)
@@ -67,13 +68,22 @@ def write_engine_cache(engine_file_path: str, plan: bytes, stamp: Mapping):
     """Write engine and sidecar, each atomically (a crash never leaves half a file)."""
     directory = os.path.dirname(os.path.abspath(engine_file_path))
     os.makedirs(directory, exist_ok=True)
+    # Engine first: a crash between the two leaves the old sidecar, which no longer
+    # matches, so the engine is rebuilt rather than trusted.
     for path, content in ((engine_file_path, bytes(plan)),
                           (cache_file_path(engine_file_path),
                            json.dumps(dict(stamp), indent=1, sort_keys=True).encode())):
         temporary = f'{path}.tmp{os.getpid()}'
-        with open(temporary, 'wb') as f:
-            f.write(content)
-        os.replace(temporary, path)
+        try:
+            with open(temporary, 'wb') as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before it takes the name
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+            raise
 
 
 class TensorRTBackend(InferenceBackend):
@@ -147,17 +157,22 @@ class TensorRTBackend(InferenceBackend):
             with open(self.engine_file_path, 'rb') as f:
                 return f.read(), f'engine {self.engine_file_path} used as is (no ONNX file)'
         check_model_file(onnx_path, 'ONNX model file')
-        stamp = {'onnx_sha256': file_sha256(onnx_path), 'tensorrt': self._trt.__version__,
+        # Read once: the hash recorded is that of the bytes the engine is built from, even
+        # if the file is replaced meanwhile (a new file is picked up on the next start).
+        with open(onnx_path, 'rb') as f:
+            onnx_bytes = f.read()
+        stamp = {'onnx_sha256': hashlib.sha256(onnx_bytes).hexdigest(),
+                 'tensorrt': self._trt.__version__,
                  'enable_fp16': bool(fp16), 'input_shapes': self._input_shapes}
         if not force and engine_cache_is_current(self.engine_file_path, stamp):
             with open(self.engine_file_path, 'rb') as f:
                 return f.read(), f'cached engine {self.engine_file_path}'
-        plan = self._build(onnx_path, fp16, workspace)
+        plan = self._build(onnx_bytes, onnx_path, fp16, workspace)
         write_engine_cache(self.engine_file_path, plan, stamp)
         why = 'forced' if force else 'missing or out of date'
         return plan, f'engine built from {onnx_path} ({why}), saved to {self.engine_file_path}'
 
-    def _build(self, onnx_path: str, fp16: bool, workspace: int) -> bytes:
+    def _build(self, onnx_bytes: bytes, onnx_path: str, fp16: bool, workspace: int) -> bytes:
         trt = self._trt
         builder = trt.Builder(self._logger)
         flags = 0
@@ -165,7 +180,8 @@ class TensorRTBackend(InferenceBackend):
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self._logger)
-        if not parser.parse_from_file(onnx_path):
+        # The path only locates external weights, if the model has any.
+        if not parser.parse(onnx_bytes, onnx_path):
             errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise RuntimeError(f'TensorRT cannot parse the ONNX model {onnx_path}: {errors}')
         config = builder.create_builder_config()

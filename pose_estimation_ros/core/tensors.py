@@ -43,7 +43,8 @@ def to_byte_array(values: np.ndarray) -> array.array:
     if values.dtype.byteorder == '>':
         values = values.astype(values.dtype.newbyteorder('<'))
     out = array.array('B')
-    out.frombytes(memoryview(values).cast('B'))
+    if values.size:  # memoryview cannot cast a view with a zero in its shape
+        out.frombytes(memoryview(values).cast('B'))
     return out
 
 
@@ -73,19 +74,25 @@ def tensor_to_array(tensor) -> np.ndarray:
     """
     dtype = DATA_TYPES.get(int(tensor.data_type))
     if dtype is None:
-        raise ValueError(f'tensor "{tensor.name}": unknown data_type {tensor.data_type}')
+        raise ValueError(f'tensor "{tensor.name}": unknown data_type {tensor.data_type}; '
+                         f'the publisher must use the Tensor.msg codes 1 (int8) .. 11 '
+                         f'(float64)')
     dims = [int(d) for d in tensor.shape.dims]
     if int(tensor.shape.rank) != len(dims):
         raise ValueError(f'tensor "{tensor.name}": rank {tensor.shape.rank} but '
-                         f'{len(dims)} dims')
+                         f'{len(dims)} dims; the publisher must set shape.rank to the '
+                         f'number of shape.dims')
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(tensor.data) != expected:
         raise ValueError(f'tensor "{tensor.name}": {len(tensor.data)} data bytes, expected '
-                         f'{expected} for shape {dims} of {dtype.name}')
+                         f'{expected} for shape {dims} of {dtype.name}; the publisher must '
+                         f'send exactly the shape\'s bytes')
     if len(tensor.strides) and [int(s) for s in tensor.strides] != _c_strides(
             dims, dtype.itemsize):
         raise ValueError(f'tensor "{tensor.name}": only C-contiguous strides are '
-                         f'supported, got {list(tensor.strides)}')
+                         f'supported, got {list(tensor.strides)}; the publisher must send '
+                         f'C-order data with strides {_c_strides(dims, dtype.itemsize)} '
+                         f'(or none)')
     view = np.frombuffer(tensor.data, dtype=dtype).reshape(dims)
     view.flags.writeable = False
     return view

@@ -11,18 +11,21 @@ from pathlib import Path
 from typing import Callable
 
 import rclpy
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                               ParameterException)
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
                               SingleThreadedExecutor)
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import (QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 
+from pose_estimation_ros.core.params import check_node_section
+
 PACKAGE = 'pose_estimation_ros'
 # Environment variables naming Fast DDS's XML profile (Fast DDS 3: Jazzy, Kilted; 2: Humble).
 DDS_PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
 
 # Errors a node raises while reading its configuration: the executable reports them
 # and exits instead of spinning with a half-configured node.
@@ -215,6 +218,30 @@ def _ignore_signals() -> None:
         signal.signal(number, signal.SIG_IGN)
 
 
+def parameters_files(argv) -> list[str]:
+    """The ``--params-file`` paths of the ROS arguments in a command line."""
+    files, in_ros_args, argv = [], False, list(argv)
+    for i, arg in enumerate(argv):
+        if arg == '--ros-args':
+            in_ros_args = True
+        elif arg == '--':
+            in_ros_args = False
+        elif in_ros_args and arg == '--params-file' and i + 1 < len(argv):
+            files.append(argv[i + 1])
+    return files
+
+
+def check_parameters_files(node: Node, files) -> None:
+    """StartupError when a parameters file's section for ``node`` holds names the node
+    does not declare (rclpy would ignore them silently), naming the closest valid one."""
+    declared = node.list_parameters([], 0).names
+    for path in files:
+        try:
+            check_node_section(path, node.get_fully_qualified_name(), declared)
+        except ValueError as error:
+            raise startup_error(node, error) from error
+
+
 def run_nodes(name: str, node_classes, args=None) -> int:
     """The ``main`` of an executable: create ``node_classes``, spin them (several on a
     multi-threaded executor, so that stages of consecutive frames overlap) until
@@ -225,8 +252,10 @@ def run_nodes(name: str, node_classes, args=None) -> int:
     rclpy.init(args=args)
     nodes = []
     try:
+        params_files = parameters_files(sys.argv if args is None else args)
         for node_class in node_classes:
             nodes.append(node_class())
+            check_parameters_files(nodes[-1], params_files)
         nodes[0].get_logger().info(f'DDS: {profile}')
         executor = (MultiThreadedExecutor(num_threads=len(nodes)) if len(nodes) > 1
                     else SingleThreadedExecutor())

@@ -19,7 +19,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pose_estimation_ros.core import drawing
 from pose_estimation_ros.core.depth import (CameraModel, DepthParams, Skeletons3D,
                                             depth_to_metres, lift_keypoints)
-from pose_estimation_ros.core.encoder import decode_compressed, image_to_array
+from pose_estimation_ros.core.encoder import (check_image_fields, decode_compressed,
+                                              image_to_array)
 from pose_estimation_ros.core.geometry import ImageGeometry
 from pose_estimation_ros.core.openpose import Person
 from pose_estimation_ros.core.tensors import fill_tensor, tensor_to_array, to_byte_array
@@ -40,6 +41,8 @@ except ImportError:  # pragma: no cover - depends on the installation
 
 HAVE_CV_BRIDGE = _bridge is not None
 HAVE_VISION_MSGS = Detection2DArray is not None
+# An ImageGeometry message left at its defaults: no geometry.
+_NO_GEOMETRY = ImageGeometry(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
 
 
 # ------------------------------------------------------------------ images
@@ -47,9 +50,16 @@ def image_msg_to_array(msg: Image) -> np.ndarray:
     """sensor_msgs/Image -> HxW or HxWxC array in the message's own channel order.
 
     Uses cv_bridge when installed, else the core's numpy path (same results for the
-    supported encodings); raises ValueError with the reason for anything unusable.
+    supported encodings); raises ValueError with the reason for anything unusable. The
+    fields are checked first (O(1)), so both paths refuse the same messages with the
+    same reasons; rows whose padding is not a whole number of pixels and 16-bit data in
+    the other byte order take the numpy path (cv_bridge misreads the former).
     """
-    if _bridge is not None:
+    dtype, channels = check_image_fields(msg.width, msg.height, msg.step, msg.encoding,
+                                         len(msg.data))
+    pixel_bytes = channels * dtype.itemsize
+    plain = msg.step % pixel_bytes == 0 and (dtype.itemsize == 1 or not msg.is_bigendian)
+    if _bridge is not None and plain:
         try:
             return _bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough')
         except Exception as error:  # cv_bridge raises its own CvBridgeError
@@ -83,12 +93,17 @@ def geometry_to_msg(geometry: ImageGeometry) -> ImageGeometryMsg:
 
 
 def geometry_from_msg(msg: ImageGeometryMsg) -> ImageGeometry | None:
-    """The geometry a TensorList carries, or None when it was left empty (all zero)."""
-    if msg.source_width == 0 or msg.scale_x == 0 or msg.scale_y == 0:
+    """The geometry a TensorList carries, or None when it was left empty (all zero).
+
+    ValueError when it is set but inconsistent (zero or negative sizes or scales,
+    offsets outside the input): mapping through it would give nonsense coordinates.
+    """
+    geometry = ImageGeometry(msg.source_width, msg.source_height, msg.input_width,
+                             msg.input_height, msg.scale_x, msg.scale_y, msg.offset_x,
+                             msg.offset_y)
+    if geometry == _NO_GEOMETRY:
         return None
-    return ImageGeometry(msg.source_width, msg.source_height, msg.input_width,
-                         msg.input_height, msg.scale_x, msg.scale_y, msg.offset_x,
-                         msg.offset_y)
+    return geometry.validate()
 
 
 def tensor_list_msg(header: Header, arrays: Mapping[str, np.ndarray],

@@ -23,8 +23,8 @@ from pose_estimation_ros.core.tracking import Tracker
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import (DECODER_QUEUE, INPUT_QOS_CHOICES,
-                                              InputSubscription,
-                                              run_nodes, startup_error, tensor_qos)
+                                              FrameCounter, InputSubscription, run_nodes,
+                                              startup_error, tensor_qos)
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 # Frames kept to pair the overlay's images with their skeletons (by stamp).
@@ -54,6 +54,7 @@ class OpenPoseDecoderNode(Node):
             self.detection_pub = self.create_publisher(messages.Detection2DArray,
                                                        'detections', 10)
         self.overlay_pub = self.create_publisher(Image, 'overlay_image', 10)
+        self.counter = FrameCounter(self, 'network outputs')
         self.create_subscription(TensorList, 'network_output', self.on_tensors,
                                  tensor_qos(DECODER_QUEUE))
         # The overlay needs the source images: subscribed only while someone watches.
@@ -74,7 +75,9 @@ class OpenPoseDecoderNode(Node):
         self.decoder, self.values = decoder, dict(values)
         self.tracker.configure(tracking)
 
-    def on_tensors(self, msg: TensorList) -> None:
+    def on_tensors(self, msg: TensorList, info) -> None:
+        if not self.counter.count(info):
+            return
         try:
             arrays = messages.tensor_list_arrays(msg)
             heatmaps, pafs, maxpool = extract_maps(arrays, self.values)

@@ -25,6 +25,14 @@ CameraInfo of its stamp (within ``stamp_tolerance``), the people's 3D centroids 
 ``frames.json``, and the counts (paired frames, unmatched frames, valid keypoints) in
 the summary.
 
+Each output is written under a partial name (``skeletons_bag.partial``,
+``frames.partial.json``, ...) and renamed when the run completes; ``summary.json``
+comes last. After an error (a damaged input bag, a frame the encoder refuses, a full
+disk) the tool exits with status 2 and one line saying what went wrong and what was
+kept: the partial bag is closed properly, so it is a valid bag of the frames processed
+so far (unless the disk is full, when it may be unreadable), and it keeps its partial
+name, so no incomplete output is ever taken for a finished one.
+
 Usage::
 
     ros2 run pose_estimation_ros process_bag INPUT [--topic /camera/image_raw]
@@ -94,6 +102,15 @@ BAG_VERSION = 8
 
 class InputError(ValueError):
     """Bad input or arguments: reported as one line, exit status 2."""
+
+
+class OutputError(RuntimeError):
+    """The output cannot be written (unwritable directory, disk full): exit status 2."""
+
+
+# Suffix of outputs being written: renamed to their final names only when the run
+# completes, so that an output under its final name is never half-written.
+PARTIAL = '.partial'
 
 
 # ------------------------------------------------------------------ package files
@@ -262,7 +279,8 @@ class ImageSource:
         reader = _open_bag(self.path)
         try:
             connections = [c for c in reader.connections if c.topic == self.topic]
-            for index, (_, log_time, data) in enumerate(reader.messages(connections)):
+            for index, (_, log_time, data) in enumerate(_read_messages(
+                    reader, connections, f'{self.topic} of bag {self.path}')):
                 try:
                     msg = deserialize_message(bytes(data), msg_class)
                     if msg_class is Image:
@@ -275,6 +293,30 @@ class ImageSource:
                 yield Frame(msg.header, image, encoding, log_time)
         finally:
             reader.close()
+
+
+def _read_messages(reader, connections, what: str):
+    """``reader.messages(connections)``, with a damaged bag (truncated file, corrupt
+    chunk or database page) reported as an InputError naming the message reached, also
+    when the reader just stops before the count the bag's index records."""
+    messages_ = reader.messages(connections)
+    expected = sum(c.msgcount for c in connections)
+    index = 0
+    while True:
+        try:
+            item = next(messages_)
+        except StopIteration:
+            if index < expected:
+                raise InputError(f'{what} ended after {index} of its {expected} messages '
+                                 f'(the bag is truncated or corrupt; the messages before '
+                                 f'were processed)') from None
+            return
+        except Exception as error:  # rosbags, sqlite3, mcap decompressors: many types
+            raise InputError(f'cannot read message {index} of {what}: {error} (the bag is '
+                             f'truncated or corrupt; the messages before it were '
+                             f'processed)') from error
+        yield item
+        index += 1
 
 
 def prefetch(frames: Iterator[Frame], depth: int = 2) -> Iterator[Frame]:
@@ -409,11 +451,26 @@ class AnnotatedVideo:
 def _clear_output(path: Path) -> None:
     """Remove a previous run's output (a rosbag2 directory or a file) before writing."""
     if path.is_dir():
-        if not (path / 'metadata.yaml').exists() and any(path.iterdir()):
+        if not (path / 'metadata.yaml').exists() and any(path.iterdir()) and \
+                not path.name.endswith(PARTIAL):
             raise InputError(f'{path} exists and is not a rosbag2 output; remove it')
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+
+
+def partial_path(path: Path) -> Path:
+    """Where ``path`` is written until the run completes: ``skeletons_bag.partial``,
+    ``annotated.partial.mp4`` (the suffix kept, so players still open it)."""
+    return path.with_name(path.stem + PARTIAL + path.suffix)
+
+
+# Errors of writing the outputs (rosbags wraps some in WriterError, sqlite3 has its own).
+def _output_errors():
+    import sqlite3
+
+    from rosbags.rosbag2 import WriterError
+    return (OSError, sqlite3.Error, WriterError)
 
 
 def default_output_dir(input_path: Path) -> Path:
@@ -494,18 +551,34 @@ class Outputs:
         self.paths = {'bag': out / 'skeletons_bag', 'video': out / 'annotated.mp4',
                       'keypoints': out / 'keypoints.json', 'frames': out / 'frames.json',
                       'summary': out / 'summary.json'}
-        out.mkdir(parents=True, exist_ok=True)
-        for path in self.paths.values():
-            _clear_output(path)
+        # Everything is written under a partial name (summary.json last, at the end).
+        self.writing = {key: partial_path(path) for key, path in self.paths.items()
+                        if key != 'summary'}
         self.storage = storage
-        topics = {SKELETON_TOPIC: SKELETON_TYPE, MARKER_TOPIC: MARKER_TYPE}
-        if depth is not None:
-            topics.update({SKELETON_3D_TOPIC: SKELETON_3D_TYPE, MARKER_3D_TOPIC: MARKER_TYPE})
-        self.writer, self.connections = open_bag_writer(self.paths['bag'], storage, topics)
-        self.video = (AnnotatedVideo(self.paths['video'], video_fps)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for path in [*self.paths.values(), *self.writing.values()]:
+                _clear_output(path)
+            topics = {SKELETON_TOPIC: SKELETON_TYPE, MARKER_TOPIC: MARKER_TYPE}
+            if depth is not None:
+                topics.update({SKELETON_3D_TOPIC: SKELETON_3D_TYPE,
+                               MARKER_3D_TOPIC: MARKER_TYPE})
+            self.writer, self.connections = open_bag_writer(self.writing['bag'], storage,
+                                                            topics)
+        except _output_errors() as error:
+            raise OutputError(f'cannot write to the output directory {out}: {error}') \
+                from error
+        self.video = (AnnotatedVideo(self.writing['video'], video_fps)
                       if video_fps is not None else None)
 
     def add(self, index: int, frame: Frame, people: Sequence) -> None:
+        try:
+            self._add(index, frame, people)
+        except _output_errors() as error:
+            raise OutputError(f'cannot write frame {index} to {self.out} (disk full or '
+                              f'not writable?): {error}') from error
+
+    def _add(self, index: int, frame: Frame, people: Sequence) -> None:
         start = time.perf_counter()
         header, params, values = frame.header, self.params, self.values
         skeletons = messages.skeleton_array_msg(header, people, params.labels, params.edges)
@@ -557,19 +630,35 @@ class Outputs:
         return [[s.centroid.x, s.centroid.y, s.centroid.z] if s.centroid_valid else None
                 for s in lifted.skeletons]
 
-    def close(self, source: ImageSource) -> None:
-        """Close the bag and video; write the JSON files (also after an error, so that
-        what was processed is kept)."""
-        self.writer.close()
-        if self.depth is not None:
-            self.depth.close()
-        if self.video is not None:
-            self.video.close()
-        if self.coco_mapping:
-            self.paths['keypoints'].write_text(json.dumps(self.results))
-        self.paths['frames'].write_text(json.dumps(
-            {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
-             'images': self.frames}, indent=1))
+    def close(self, source: ImageSource, complete: bool) -> str:
+        """Close the bag (a valid bag of the frames written so far) and the video, write
+        the JSON files; rename them all to their final names if ``complete``, else
+        leave them under their partial names. Returns what happened to them, in words;
+        raises OutputError when closing fails (disk full: the partial files may then be
+        unreadable, never under their final names)."""
+        try:
+            self.writer.close()
+            if self.depth is not None:
+                self.depth.close()
+            if self.video is not None:
+                self.video.close()
+            if self.coco_mapping:
+                self.writing['keypoints'].write_text(json.dumps(self.results))
+            self.writing['frames'].write_text(json.dumps(
+                {'input': str(source.path), 'kind': source.kind, 'topic': source.topic,
+                 'complete': complete, 'images': self.frames}, indent=1))
+            if complete:
+                for key, path in self.writing.items():
+                    if path.exists():
+                        os.replace(path, self.paths[key])
+        except _output_errors() as error:
+            raise OutputError(f'cannot finish the outputs in {self.out} (disk full or not '
+                              f'writable?): {error}; the partial outputs (*{PARTIAL}*) '
+                              f'may be damaged') from error
+        if complete:
+            return f'outputs in {self.out}'
+        return (f'the {len(self.frames)} frames written so far are in {self.writing["bag"]} '
+                f'(a valid bag) and the other *{PARTIAL}* files of {self.out}')
 
     def describe(self) -> dict:
         video = self.video is not None and self.video.frames > 0
@@ -641,9 +730,20 @@ def process(args: argparse.Namespace) -> dict:
                 with tqdm(total=total, unit='frame', file=sys.stderr, dynamic_ncols=True,
                           disable=args.no_progress, desc='pose estimation') as progress:
                     people_counts = _estimate(frames, pipeline, writer, outputs, progress)
-            finally:
+            except BaseException as error:
                 frames.close()
-                writer.submit(outputs.close, source).result()
+                try:
+                    kept = writer.submit(outputs.close, source, False).result()
+                except OutputError as close_error:
+                    kept = str(close_error)
+                if isinstance(error, (ValueError, RuntimeError)):
+                    # The error says what went wrong; add what was kept.
+                    raise (InputError if isinstance(error, ValueError) else OutputError
+                           if isinstance(error, OutputError) else RuntimeError)(
+                        f'{error}; {kept}') from error
+                raise
+            frames.close()
+            writer.submit(outputs.close, source, True).result()
         elapsed = time.perf_counter() - start
         timings = pipeline.timings
     finally:
@@ -665,7 +765,12 @@ def process(args: argparse.Namespace) -> dict:
         'network_input': [int(config.network_image_width), int(config.network_image_height)],
         'outputs': outputs.describe(),
     }
-    outputs.paths['summary'].write_text(json.dumps(summary, indent=1))
+    try:
+        temporary = partial_path(outputs.paths['summary'])
+        temporary.write_text(json.dumps(summary, indent=1))
+        os.replace(temporary, outputs.paths['summary'])
+    except OSError as error:
+        raise OutputError(f'cannot write {outputs.paths["summary"]}: {error}') from error
     return summary
 
 
@@ -693,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         summary = process(args)
-    except (InputError, ValueError, RuntimeError) as error:
+    except (InputError, OutputError, ValueError, RuntimeError) as error:
         # One line that says what to fix; the traceback would only hide it.
         print('process_bag: error: ' + ' '.join(str(error).split()), file=sys.stderr)
         return 2
