@@ -1,5 +1,5 @@
 """The graph as ``ros2 launch`` runs it: the three installed executables as separate
-processes (test/graph_harness.py, from the description the launch file is built from),
+processes (pose_estimation_ros.tools.processes, from the description the launch file is built from),
 a camera driver in a fourth process with the middleware's defaults, outputs watched over
 DDS by this test process.
 
@@ -22,11 +22,12 @@ import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 
-from conftest import require_model
-from graph_harness import ProcessGraph, run_camera
+from conftest import DATA, require_model
 from pose_estimation_ros.msg import Skeleton2DArray
+from pose_estimation_ros.tools.processes import ProcessGraph, run_camera
 
 TOPIC = '/camera/image_raw'
+FRAMES = DATA / 'posetrack_bonn' / 'images'
 RELIABLE = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
@@ -140,7 +141,7 @@ CASES = [(qos, size, fmt) for fmt in ('raw', 'jpeg')
 def test_every_frame_below_the_pipeline_rate(graph, outputs, qos, size, image_format):
     # rgb8 for the two middle sizes, bgr8 for the others: both encodings cross processes.
     encoding = 'rgb8' if size in ('960x540', '1280x720') else 'bgr8'
-    sent = run_camera(topic=TOPIC, size=size, qos=qos, image_format=image_format,
+    sent = run_camera(images=FRAMES, topic=TOPIC, size=size, qos=qos, image_format=image_format,
                       encoding=encoding, rate=2.5, frames=20)
     got = outputs.wait_for(sent, timeout=15.0)
     graph.assert_running()
@@ -158,8 +159,8 @@ def _throughput(ros, runner: bool, frames: int = 240, rate: float = 30.0):
         _wait_graph_ready(ros, processes)
         watcher = Outputs(ros)
         # Warm up (first inferences are slow), then measure.
-        run_camera(topic=TOPIC, size='960x540', qos='reliable', rate=rate, frames=30)
-        sent = run_camera(topic=TOPIC, size='960x540', qos='reliable', rate=rate,
+        run_camera(images=FRAMES, topic=TOPIC, size='960x540', qos='reliable', rate=rate, frames=30)
+        sent = run_camera(images=FRAMES, topic=TOPIC, size='960x540', qos='reliable', rate=rate,
                           frames=frames)
         watcher.wait_for(sent, timeout=3.0)
         processes.assert_running()
@@ -206,7 +207,7 @@ def test_clean_shutdown(module_ros, signals):
         watcher = Outputs(module_ros)
         # Stop while frames flow: mid-inference, mid-publish.
         camera = threading.Thread(target=run_camera, kwargs=dict(
-            topic=TOPIC, size='640x480', qos='reliable', rate=15.0, frames=60))
+            images=FRAMES, topic=TOPIC, size='640x480', qos='reliable', rate=15.0, frames=60))
         camera.start()
         deadline = time.monotonic() + 30.0
         while len(watcher.arrivals) < 3 and time.monotonic() < deadline:

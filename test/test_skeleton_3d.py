@@ -23,7 +23,7 @@ from pose_estimation_ros.core.depth import (DepthParams, depth_array_to_metres,
 from pose_estimation_ros.msg import Keypoint2D, Skeleton2D, Skeleton2DArray, Skeleton3DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.tools.rgbd import read_rgbd_folder
-from graph_harness import node_process
+from pose_estimation_ros.tools.processes import node_process
 
 RELIABLE = QoSProfile(depth=20, reliability=QoSReliabilityPolicy.RELIABLE)
 FRAME = 'camera_color_optical_frame'

@@ -1,13 +1,13 @@
-"""The pipeline as robots run it: each node its own process, started as ``ros2 launch``
-starts it, beside a camera driver in another process.
+"""The pipeline as robots run it, for the tests and the benchmark: each node its own
+process, started as ``ros2 launch`` starts it, beside a camera driver in another process.
 
 :func:`node_process` runs one installed executable (what ``ros2 run`` starts).
 :class:`ProcessGraph` starts the installed executables with
 :func:`pose_estimation_ros.nodes.graph.command_line` (the description the launch file is
 built from: node names, parameters file, launch-argument parameters, remappings), each
-with its output in a log file. :func:`run_camera` runs test/camera.py, a driver with the
-middleware's defaults (not this package's DDS profile). The test process watches the
-outputs over DDS like any other node.
+with its output collected. :func:`run_camera` runs tools/camera.py, a driver with the
+middleware's defaults (not this package's DDS profile). The caller watches the outputs
+over DDS like any other node.
 """
 from __future__ import annotations
 
@@ -22,16 +22,24 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import pytest
-
-from conftest import REPO
 from pose_estimation_ros.nodes.common import DDS_PROFILE_VARIABLES
 from pose_estimation_ros.nodes.graph import (PACKAGE, command_line, runner_command_line,
                                              started)
 
-INSTALL = REPO / 'install' / PACKAGE
+
+
+def install_prefix() -> Path:
+    """The package's install prefix (colcon's install/pose_estimation_ros)."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    try:
+        return Path(get_package_prefix(PACKAGE))
+    except PackageNotFoundError as error:
+        raise FileNotFoundError(f'{PACKAGE} is not installed: run scripts/setup.sh (colcon '
+                                f'build) and source scripts/env.sh') from error
+
+
+INSTALL = install_prefix()
 SHARE_CONFIG = INSTALL / 'share' / PACKAGE / 'config'
-CAMERA = Path(__file__).resolve().parent / 'camera.py'
 
 
 def foreign_environment() -> dict[str, str]:
@@ -93,7 +101,7 @@ def node_process(executable: str, *, params: dict | None = None, remap: dict | N
     ``-p name:=value`` and ``-r from:=to``; stopped on exit."""
     path = INSTALL / 'lib' / PACKAGE / executable
     if not path.is_file():
-        pytest.fail(f'{path} is missing: run scripts/setup.sh (colcon build)')
+        raise FileNotFoundError(f'{path} is missing: run scripts/setup.sh (colcon build)')
     ros_args = ['--ros-args']
     if params_file is not None:
         ros_args += ['--params-file', str(params_file)]
@@ -158,11 +166,12 @@ class ProcessGraph:
         return {name: p.stop() for name, p in self.processes.items()}
 
 
-def run_camera(*, topic: str, size: str, qos: str, image_format: str = 'raw',
-               encoding: str = 'bgr8', rate: float = 4.0, frames: int = 20,
-               subscribers: int = 1, timeout: float = 120.0) -> list[int]:
-    """Run test/camera.py to the end; the stamps (ns) of the frames it sent."""
-    command = [sys.executable, str(CAMERA), '--topic', topic, '--size', size, '--qos', qos,
+def run_camera(*, images: str | Path, topic: str, size: str, qos: str,
+               image_format: str = 'raw', encoding: str = 'bgr8', rate: float = 4.0,
+               frames: int = 20, subscribers: int = 1, timeout: float = 120.0) -> list[int]:
+    """Run tools/camera.py to the end; the stamps (ns) of the frames it sent."""
+    command = [sys.executable, '-m', 'pose_estimation_ros.tools.camera', '--images',
+               str(images), '--topic', topic, '--size', size, '--qos', qos,
                '--format', image_format, '--encoding', encoding, '--rate', str(rate),
                '--frames', str(frames), '--subscribers', str(subscribers)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,

@@ -1,6 +1,7 @@
-"""A camera driver in its own process, for the separate-process graph tests.
+"""A camera driver in its own process: the separate-process graph tests and the
+benchmark feed the pipeline with it.
 
-Publishes real frames (../shared/data/posetrack_bonn, resized to ``--size``) as
+Publishes the images of a folder (``--images``, resized to ``--size``) as
 sensor_msgs/Image or JPEG sensor_msgs/CompressedImage, with the QoS a driver chooses
 (reliable depth 10, like usb_cam and ros2 bag play with recorded reliable topics, or the
 sensor_data profile), at ``--rate`` Hz. It uses the middleware's defaults, not this
@@ -8,8 +9,9 @@ package's DDS profile: a camera driver's own settings are not ours to choose. Ea
 frame's stamp is the wall-clock time it is published, so latency = arrival - stamp.
 It prints one JSON line at the end: the stamps (nanoseconds) it sent.
 
-    python test/camera.py --topic /camera/image_raw --size 640x480 --qos best_effort \\
-        --format raw --rate 4 --frames 20
+    python -m pose_estimation_ros.tools.camera --images ../shared/data/posetrack_bonn/images \\
+        --topic /camera/image_raw --size 640x480 --qos best_effort --format raw --rate 4 \\
+        --frames 20
 """
 from __future__ import annotations
 
@@ -27,15 +29,19 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from pose_estimation_ros.core.tensors import to_byte_array
 
-FRAMES = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'posetrack_bonn' / 'images'
 QOS = {'reliable': QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE),
        'best_effort': qos_profile_sensor_data}
 
 
-def frames(size: tuple[int, int], encoding: str, image_format: str, count: int) -> list:
+def frames(folder: Path, size: tuple[int, int], encoding: str, image_format: str,
+           count: int) -> list:
     """Up to ``count`` distinct frames as uint8 arrays, made before the timing starts."""
     made = []
-    for path in sorted(FRAMES.glob('*.jpg'))[:count]:
+    paths = sorted(p for p in Path(folder).iterdir()
+                   if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))[:count]
+    if not paths:
+        raise SystemExit(f'camera: no .jpg/.png images in {folder}')
+    for path in paths:
         image = cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_AREA)
         if image_format == 'jpeg':
             made.append(cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1])
@@ -48,6 +54,8 @@ def frames(size: tuple[int, int], encoding: str, image_format: str, count: int) 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--images', required=True, type=Path,
+                        help='folder of .jpg/.png frames, published in name order, looped')
     parser.add_argument('--topic', default='/camera/image_raw')
     parser.add_argument('--size', default='640x480', help='WIDTHxHEIGHT')
     parser.add_argument('--qos', choices=sorted(QOS), default='reliable')
@@ -60,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument('--frame-id', default='camera_optical_frame')
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split('x'))
-    data = frames((width, height), args.encoding, args.format, args.frames)
+    data = frames(args.images, (width, height), args.encoding, args.format, args.frames)
 
     rclpy.init()
     node = rclpy.create_node('camera_driver')
