@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ from rclpy.qos import (QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 
 from pose_estimation_ros.core.params import check_node_section
+from pose_estimation_ros.nodes.diagnostics import FrameCounter, NodeStatus
 
 PACKAGE = 'pose_estimation_ros'
 # Environment variables naming Fast DDS's XML profile (Fast DDS 3: Jazzy, Kilted; 2: Humble).
@@ -96,46 +96,6 @@ def _input_profile(reliable: bool, depth: int) -> QoSProfile:
                       durability=qos_profile_sensor_data.durability)
 
 
-class FrameCounter:
-    """Counts the messages of one input and those skipped, from the gaps in each
-    publisher's sequence numbers: frames replaced by newer ones while the node was busy
-    (or lost on the way). Logs a summary at most every ``period`` seconds."""
-
-    def __init__(self, node: Node, what: str, period: float = 10.0):
-        self.node, self.what, self.period = node, what, period
-        self.received = self.skipped = 0
-        self._last_sequence: dict[bytes, int] = {}
-        self._window = [0, 0]  # received, skipped since the last report
-        self._reported = time.monotonic()
-
-    def count(self, info) -> bool:
-        """Count one message; False for a duplicate (a sequence number already seen)."""
-        sequence = info.get('publication_sequence_number') if info else None
-        if sequence:
-            # Each publisher (and each restart of one) has its own gid and sequence.
-            gid = bytes((info.get('publisher_gid') or {}).get('data', b''))
-            last = self._last_sequence.get(gid)
-            if last is not None:
-                if sequence <= last:
-                    return False
-                self.skipped += sequence - last - 1
-                self._window[1] += sequence - last - 1
-            self._last_sequence[gid] = sequence
-        self.received += 1
-        self._window[0] += 1
-        now = time.monotonic()
-        if now - self._reported >= self.period:
-            received, skipped = self._window
-            if skipped:
-                self.node.get_logger().info(
-                    f'{self.what}: processed {received}, skipped {skipped} in the last '
-                    f'{now - self._reported:.0f} s (input faster than this node: the '
-                    f'newest frame is taken; {self.skipped} skipped in all)')
-            self._window = [0, 0]
-            self._reported = now
-        return True
-
-
 class InputSubscription:
     """A subscription to data from outside the pipeline (camera drivers, ros2 bag play).
 
@@ -152,12 +112,16 @@ class InputSubscription:
     CHECK_PERIOD = 0.25  # seconds
 
     def __init__(self, node: Node, msg_type, topic: str, callback: Callable, qos: str,
-                 what: str | None = None, depth: int = 1):
+                 status: NodeStatus | None, what: str | None = None, depth: int = 1):
         if qos not in INPUT_QOS_CHOICES:
             raise startup_error(node, f'input_qos must be one of '
                                       f'{", ".join(INPUT_QOS_CHOICES)}, got "{qos}"')
         self.node, self.msg_type, self.topic, self.depth = node, msg_type, topic, depth
-        self.counter = FrameCounter(node, what or topic)
+        # Counted in the node's status (None: an input that is not the node's work,
+        # e.g. the decoder's overlay images).
+        self.status = status
+        self.counter = (status.counter(what or topic) if status is not None
+                        else FrameCounter(what or topic))
         self._callback = callback
         self.reliable = qos == 'reliable'
         self._subscription = self._subscribe()
@@ -169,7 +133,9 @@ class InputSubscription:
                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _on_message(self, msg, info) -> None:
-        if self.counter.count(info):
+        new = (self.status.arrived(self.counter, info) if self.status is not None
+               else self.counter.count(info))
+        if new:
             self._callback(msg)
 
     def _subscribe(self):

@@ -4,6 +4,8 @@ A thin shell around :class:`pose_estimation_ros.core.encoder.ImageEncoder`.
 """
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -13,6 +15,7 @@ from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import (InputSubscription, run_nodes, startup_error,
                                               tensor_qos)
+from pose_estimation_ros.nodes.diagnostics import NodeStatus
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -28,12 +31,13 @@ class ImageEncoderNode(Node):
         except ValueError as error:
             raise startup_error(self, error) from error
         self.publisher = self.create_publisher(TensorList, 'encoded_tensor', tensor_qos())
+        self.status = NodeStatus(self)
         self.inputs = [InputSubscription(self, Image, 'image', self.on_image,
-                                         values['input_qos'], 'camera images')]
+                                         values['input_qos'], self.status, 'camera images')]
         if values['subscribe_compressed']:
             self.inputs.append(InputSubscription(
                 self, CompressedImage, 'image/compressed', self.on_compressed_image,
-                values['input_qos'], 'compressed camera images'))
+                values['input_qos'], self.status, 'compressed camera images'))
         cfg = self.encoder.config
         self.get_logger().info(
             f'encoding images to {cfg.tensor_name} {cfg.tensor_shape} {cfg.data_type} '
@@ -42,27 +46,26 @@ class ImageEncoderNode(Node):
             f'{"in use" if messages.HAVE_CV_BRIDGE else "not installed, numpy path"}')
 
     def on_image(self, msg: Image) -> None:
+        started = time.perf_counter()
         try:
             image = messages.image_msg_to_array(msg)
-            self.publish(msg.header, image, msg.encoding)
+            self.publish(msg.header, image, msg.encoding, started)
         except ValueError as error:
-            self.get_logger().error(f'dropped image {msg.header.stamp.sec}.'
-                                    f'{msg.header.stamp.nanosec:09d}: {error}',
-                                    throttle_duration_sec=5.0)
+            self.status.drop('image', msg.header.stamp, error)
 
     def on_compressed_image(self, msg: CompressedImage) -> None:
+        started = time.perf_counter()
         try:
             image, encoding = messages.compressed_msg_to_array(msg)
-            self.publish(msg.header, image, encoding)
+            self.publish(msg.header, image, encoding, started)
         except ValueError as error:
-            self.get_logger().error(f'dropped compressed image {msg.header.stamp.sec}.'
-                                    f'{msg.header.stamp.nanosec:09d}: {error}',
-                                    throttle_duration_sec=5.0)
+            self.status.drop('compressed image', msg.header.stamp, error)
 
-    def publish(self, header, image, encoding: str) -> None:
+    def publish(self, header, image, encoding: str, started: float) -> None:
         tensor, geometry = self.encoder.encode(image, encoding)
         self.publisher.publish(messages.tensor_list_msg(
             header, {self.encoder.config.tensor_name: tensor}, geometry))
+        self.status.done(started, header.stamp)
 
 
 def main(args=None):

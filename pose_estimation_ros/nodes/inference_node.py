@@ -5,6 +5,8 @@ or ONNX Runtime behind one interface). The defaults fit the bundled mobilenet_th
 """
 from __future__ import annotations
 
+import time
+
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -14,8 +16,9 @@ from pose_estimation_ros.core.params import INFERENCE_NODE, INFERENCE_PARAMETERS
 from pose_estimation_ros.core.pipeline import InferenceStage
 from pose_estimation_ros.msg import TensorList
 from pose_estimation_ros.nodes import messages
-from pose_estimation_ros.nodes.common import (DECODER_QUEUE, FrameCounter, run_nodes,
-                                              startup_error, tensor_qos)
+from pose_estimation_ros.nodes.common import (DECODER_QUEUE, run_nodes, startup_error,
+                                              tensor_qos)
+from pose_estimation_ros.nodes.diagnostics import NodeStatus
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
 
@@ -48,20 +51,23 @@ class InferenceNode(Node):
         self.get_logger().info(self.inference.describe())
         self.publisher = self.create_publisher(TensorList, 'network_output',
                                                tensor_qos(DECODER_QUEUE))
-        self.counter = FrameCounter(self, 'encoded tensors')
+        self.status = NodeStatus(self, lambda: {
+            'backend': self.inference.backend.description,
+            'model': values['model_file_path']})
+        self.counter = self.status.counter('encoded tensors')
         self.create_subscription(TensorList, 'encoded_tensor', self.on_tensors, tensor_qos())
 
     def on_tensors(self, msg: TensorList, info) -> None:
-        if not self.counter.count(info):
+        if not self.status.arrived(self.counter, info):
             return
+        started = time.perf_counter()
         try:
             outputs = self.inference.run(messages.tensor_list_arrays(msg))
         except (ValueError, RuntimeError) as error:
-            self.get_logger().error(f'dropped tensors {msg.header.stamp.sec}.'
-                                    f'{msg.header.stamp.nanosec:09d}: {error}',
-                                    throttle_duration_sec=5.0)
+            self.status.drop('tensors', msg.header.stamp, error)
             return
         self.publisher.publish(messages.tensor_list_msg(msg.header, outputs, msg.geometry))
+        self.status.done(started, msg.header.stamp)
 
     def destroy_node(self):
         inference = getattr(self, 'inference', None)

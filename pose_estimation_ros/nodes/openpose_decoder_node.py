@@ -7,6 +7,8 @@ the header stamps).
 """
 from __future__ import annotations
 
+import time
+
 from collections import OrderedDict
 
 from rclpy.clock import Clock, ClockType
@@ -23,8 +25,9 @@ from pose_estimation_ros.core.tracking import Tracker
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import (DECODER_QUEUE, INPUT_QOS_CHOICES,
-                                              FrameCounter, InputSubscription, run_nodes,
-                                              startup_error, tensor_qos)
+                                              InputSubscription, run_nodes, startup_error,
+                                              tensor_qos)
+from pose_estimation_ros.nodes.diagnostics import NodeStatus
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 # Frames kept to pair the overlay's images with their skeletons (by stamp).
@@ -54,7 +57,8 @@ class OpenPoseDecoderNode(Node):
             self.detection_pub = self.create_publisher(messages.Detection2DArray,
                                                        'detections', 10)
         self.overlay_pub = self.create_publisher(Image, 'overlay_image', 10)
-        self.counter = FrameCounter(self, 'network outputs')
+        self.status = NodeStatus(self)
+        self.counter = self.status.counter('network outputs')
         self.create_subscription(TensorList, 'network_output', self.on_tensors,
                                  tensor_qos(DECODER_QUEUE))
         # The overlay needs the source images: subscribed only while someone watches.
@@ -76,17 +80,16 @@ class OpenPoseDecoderNode(Node):
         self.tracker.configure(tracking)
 
     def on_tensors(self, msg: TensorList, info) -> None:
-        if not self.counter.count(info):
+        if not self.status.arrived(self.counter, info):
             return
+        started = time.perf_counter()
         try:
             arrays = messages.tensor_list_arrays(msg)
             heatmaps, pafs, maxpool = extract_maps(arrays, self.values)
             people = self.decoder.decode(heatmaps, pafs, maxpool,
                                          messages.geometry_from_msg(msg.geometry))
         except ValueError as error:
-            self.get_logger().error(f'dropped tensors {msg.header.stamp.sec}.'
-                                    f'{msg.header.stamp.nanosec:09d}: {error}',
-                                    throttle_duration_sec=5.0)
+            self.status.drop('tensors', msg.header.stamp, error)
             return
         params = self.decoder.params
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -97,6 +100,7 @@ class OpenPoseDecoderNode(Node):
         people = tracked.smoothed
         self.skeleton_pub.publish(messages.skeleton_array_msg(
             msg.header, people, params.labels, params.edges))
+        self.status.done(started, msg.header.stamp)
         if tracked.smoothed is not tracked.people and \
                 self.raw_skeleton_pub.get_subscription_count():
             self.raw_skeleton_pub.publish(messages.skeleton_array_msg(
@@ -118,7 +122,8 @@ class OpenPoseDecoderNode(Node):
         watched = self.overlay_pub.get_subscription_count() > 0
         if watched and self._image_sub is None:
             self._image_sub = InputSubscription(self, Image, 'image', self.on_image,
-                                                self.values['input_qos'], 'overlay images')
+                                                self.values['input_qos'], None,
+                                                'overlay images')
         elif not watched and self._image_sub is not None:
             self._image_sub.destroy()
             self._image_sub = None

@@ -7,6 +7,9 @@ around :func:`pose_estimation_ros.core.depth.lift_keypoints`.
 """
 from __future__ import annotations
 
+import time
+
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -18,6 +21,7 @@ from pose_estimation_ros.core.stamps import StampCache
 from pose_estimation_ros.msg import Skeleton2DArray, Skeleton3DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import InputSubscription, run_nodes, startup_error
+from pose_estimation_ros.nodes.diagnostics import NodeStatus
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 
@@ -25,8 +29,8 @@ def _ns(stamp) -> int:
     return stamp.sec * 10**9 + stamp.nanosec
 
 
-def _text(stamp_ns: int) -> str:
-    return f'{stamp_ns // 10**9}.{stamp_ns % 10**9:09d}'
+def _stamp(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
 
 
 class Skeleton3DNode(Node):
@@ -44,17 +48,18 @@ class Skeleton3DNode(Node):
         size = self.values['queue_size']
         self._depth, self._info = StampCache(size), StampCache(size)
         self._pending = StampCache(size)  # skeletons waiting for their depth / info
-        self.published = 0
-        self.dropped = 0  # skeleton arrays with no depth image / CameraInfo to pair with
+        self.unmatched = 0  # skeleton arrays with no depth image / CameraInfo to pair with
+        self.status = NodeStatus(self)
+        self.skeletons_counter = self.status.counter('skeletons')
         self.skeleton_pub = self.create_publisher(Skeleton3DArray, 'skeletons_3d', 10)
         self.marker_pub = self.create_publisher(MarkerArray, 'skeleton_markers_3d', 10)
         # Depth images and CameraInfos wait in stamp caches for their skeletons: a burst
         # (bag replay) must not replace them, hence a queue of queue_size.
         self.inputs = [
             InputSubscription(self, Image, 'depth', self.on_depth, self.values['input_qos'],
-                              'depth images', depth=size),
+                              None, 'depth images', depth=size),
             InputSubscription(self, CameraInfo, 'camera_info', self.on_camera_info,
-                              self.values['input_qos'], 'camera infos', depth=size)]
+                              self.values['input_qos'], None, 'camera infos', depth=size)]
         self.create_subscription(Skeleton2DArray, 'skeletons', self.on_skeletons,
                                  QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE))
 
@@ -76,7 +81,9 @@ class Skeleton3DNode(Node):
         self._info.add(_ns(msg.header.stamp), msg)
         self._match_pending()
 
-    def on_skeletons(self, msg: Skeleton2DArray) -> None:
+    def on_skeletons(self, msg: Skeleton2DArray, info) -> None:
+        if not self.status.arrived(self.skeletons_counter, info):
+            return
         for stamp, _ in self._pending.add(_ns(msg.header.stamp), msg):
             self._drop(stamp, 'its depth image / camera_info did not arrive in time '
                               f'(queue_size {self._pending.size})')
@@ -101,23 +108,21 @@ class Skeleton3DNode(Node):
                                   f'stamps colour, depth and camera_info apart)')
 
     def _drop(self, stamp_ns: int, reason: str) -> None:
-        self.dropped += 1
-        self.get_logger().warning(f'dropped skeletons {_text(stamp_ns)}: {reason}; '
-                                  f'{self.dropped} unmatched so far',
-                                  throttle_duration_sec=5.0)
+        self.unmatched += 1
+        self.status.drop('skeletons', _stamp(stamp_ns), f'{reason}; {self.unmatched} '
+                                                         f'unmatched so far')
 
     # ------------------------------------------------------------------ output
     def _publish(self, msg: Skeleton2DArray, depth_msg: Image, info_msg: CameraInfo) -> None:
+        started = time.perf_counter()
         try:
             out = messages.lift_skeleton_array(msg, depth_msg, info_msg, self.params,
                                                self.values['rectified'])
         except ValueError as error:
-            self.dropped += 1
-            self.get_logger().error(f'dropped skeletons {_text(_ns(msg.header.stamp))}: '
-                                    f'{error}', throttle_duration_sec=5.0)
+            self.status.drop('skeletons', msg.header.stamp, error)
             return
         self.skeleton_pub.publish(out)
-        self.published += 1
+        self.status.done(started, msg.header.stamp)
         if self.marker_pub.get_subscription_count():
             self.marker_pub.publish(messages.marker_array_3d_msg(
                 out, joint_diameter=self.values['marker_joint_diameter'],
