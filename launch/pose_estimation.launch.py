@@ -5,37 +5,48 @@
 
 The node names (image_encoder, inference, openpose_decoder) are the sections of the
 parameters file. The launch arguments model_file and backend always set the inference
-node's model_file_path and backend (over the parameters file's values; their defaults
-are the shipped file's). Outputs, relative to ``namespace``: skeletons,
-skeleton_markers, detections (with vision_msgs), overlay_image.
+node's model_file_path and backend (over the parameters file's values). Their defaults
+follow the default model: human-pose-estimation-0001 (INT8 IR) on OpenVINO when it is
+installed, else mobilenet_thin (see pose_estimation_ros.core.models); the log says which
+and why. Outputs, relative to ``namespace``: skeletons, skeleton_markers, detections
+(with vision_msgs), overlay_image.
 """
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from pose_estimation_ros.core.models import HPE_MODEL_FILE, default_model
+
 PACKAGE = 'pose_estimation_ros'
 
 
 def generate_launch_description():
     share = FindPackageShare(PACKAGE)
+    installed = Path(get_package_share_directory(PACKAGE))
+    chosen = default_model(installed / 'config', installed / 'models')
+    default_backend = 'openvino' if chosen.model_file.name == HPE_MODEL_FILE else 'auto'
     arguments = [
         DeclareLaunchArgument('image_topic', default_value='/image_raw',
                               description='Camera image topic (sensor_msgs/Image)'),
         DeclareLaunchArgument('compressed', default_value='false',
                               description='Also subscribe to <image_topic>/compressed '
                                           '(sensor_msgs/CompressedImage)'),
-        DeclareLaunchArgument('params_file',
-                              default_value=PathJoinSubstitution(
-                                  [share, 'config', 'mobilenet_thin.yaml']),
-                              description='Parameters file of the three nodes'),
-        DeclareLaunchArgument('model_file', default_value='',
-                              description='ONNX model (empty: the installed mobilenet_thin)'),
-        DeclareLaunchArgument('backend', default_value='auto',
-                              description='Inference backend: auto, tensorrt or onnxruntime'),
+        DeclareLaunchArgument('params_file', default_value=str(chosen.params_file),
+                              description='Parameters file of the three nodes (default: the '
+                                          'default model\'s)'),
+        DeclareLaunchArgument('model_file', default_value=str(chosen.model_file),
+                              description='Model: ONNX, or OpenVINO IR .xml (default: the '
+                                          'default model)'),
+        DeclareLaunchArgument('backend', default_value=default_backend,
+                              description='Inference backend: auto, tensorrt, openvino or '
+                                          'onnxruntime'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the nodes and their topics'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
@@ -76,4 +87,5 @@ def generate_launch_description():
              parameters=[sim_time], condition=IfCondition(LaunchConfiguration('rviz'))),
     ]
     return LaunchDescription(
-        arguments + [GroupAction([PushRosNamespace(LaunchConfiguration('namespace')), *nodes])])
+        arguments + [LogInfo(msg=f'default {chosen.reason}'),
+                     GroupAction([PushRosNamespace(LaunchConfiguration('namespace')), *nodes])])

@@ -52,11 +52,15 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (requirements.txt)"
   mkdir -p "$repo/log"
-  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies; the
-  # TensorRT type stubs are for mypy only and must not pull TensorRT (NVIDIA's index).
+  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies. The
+  # TensorRT type stubs are for mypy only (test/test_tensorrt_types.py): they go to
+  # $venv/stubs, apart, since in site-packages their stub-only "tensorrt" directory would
+  # import as an empty tensorrt package; --no-deps, as they require TensorRT itself.
   if ! { "$venv/bin/python" -m pip install --disable-pip-version-check -r requirements.txt &&
          "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps \
-           tensorboard==2.21.0 tensorrt-stubs==10.13.0.35.1; } > "$repo/log/pip.log" 2>&1; then
+           tensorboard==2.21.0 &&
+         "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps --upgrade \
+           --target "$venv/stubs" tensorrt-stubs==10.13.0.35.1; } > "$repo/log/pip.log" 2>&1; then
     grep -v '^WARNING: Location' "$repo/log/pip.log" | tail -30 >&2
     die "pip install failed (full log: log/pip.log)"
   fi

@@ -16,16 +16,17 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pose_estimation_ros.core.params import (INFERENCE_PARAMETERS, NODE_PARAMETERS,
-                                             load_parameters_file)
+from pose_estimation_ros.core import models
+from pose_estimation_ros.core.params import NODE_PARAMETERS, load_parameters_file
 
 LAUNCH_FILE = REPO / 'launch' / 'pose_estimation.launch.py'
 CONFIG = REPO / 'config'
 RVIZ_FILE = CONFIG / 'pose_estimation.rviz'
 PACKAGE = 'pose_estimation_ros'
 EXPECTED_ARGUMENTS = {
+    # params_file, model_file, backend: computed, the default model's (core.models).
     'image_topic': '/image_raw', 'compressed': 'false', 'params_file': None,
-    'model_file': '', 'backend': 'auto', 'namespace': '', 'use_sim_time': 'false',
+    'model_file': None, 'backend': None, 'namespace': '', 'use_sim_time': 'false',
     'log_level': 'info', 'rviz': 'false'}
 
 
@@ -130,10 +131,10 @@ def test_launch_file_compiles_and_declares_its_arguments(source, tmp_path):
     py_compile.compile(str(LAUNCH_FILE), cfile=str(tmp_path / 'launch.pyc'), doraise=True)
     declared = source.arguments()
     assert declared == EXPECTED_ARGUMENTS
-    # The defaults are the package's own: no surprise over the parameters file's values.
-    inference = {p.name: p.default for p in INFERENCE_PARAMETERS}
-    assert declared['model_file'] == inference['model_file_path']
-    assert declared['backend'] == inference['backend']
+    # The computed defaults come from the one default-model rule.
+    text = LAUNCH_FILE.read_text()
+    assert 'default_model(' in text and 'chosen.params_file' in text
+    assert 'chosen.model_file' in text and 'chosen.reason' in text
     if _launch_available():
         spec = importlib.util.spec_from_file_location('pose_estimation_launch', LAUNCH_FILE)
         module = importlib.util.module_from_spec(spec)
@@ -167,8 +168,9 @@ def test_launch_starts_the_package_nodes_by_their_parameter_names(source):
 
 
 def test_launch_config_files_exist_and_parse(source):
-    referenced = source.config_files()
-    assert referenced == {'mobilenet_thin.yaml', 'pose_estimation.rviz'}
+    referenced = source.config_files() | {models.HPE_PARAMS_FILE, models.FALLBACK_PARAMS_FILE}
+    assert referenced == {'mobilenet_thin.yaml', 'human_pose_estimation_0001.yaml',
+                          'pose_estimation.rviz'}
     for name in referenced:
         path = CONFIG / name
         assert path.is_file(), f'launch file references missing config/{name}'

@@ -357,9 +357,9 @@ def convert_ir(graph: IrGraph, quantization: str = 'uint8', graph_name: str = 'm
                 w = init(f'{layer.name}/weights', _float32(weights))
             conv_inputs = [x, w]
             # Fold a following per-channel bias Add into the Conv (its only consumer).
-            bias_layer = _bias_add(layer, layers, consumers, values)
+            bias_layer = _bias_add(layer, layers, consumers, graph.consts)
             if bias_layer is not None:
-                bias = values[bias_layer.inputs[1][0]].astype(np.float64).reshape(-1)
+                bias = graph.consts[bias_layer.inputs[1][0]].astype(np.float64).reshape(-1)
                 if quantized is not None and x in act_scale:
                     bias_scale = act_scale[x] * quantized.scale.astype(np.float64)
                     bq = init(f'{layer.name}/bias_int32',
@@ -425,16 +425,16 @@ def convert_ir(graph: IrGraph, quantization: str = 'uint8', graph_name: str = 'm
     return model
 
 
-def _bias_add(conv: Layer, layers, consumers, values) -> Layer | None:
-    """The Add right after ``conv`` adding a [1, C, 1, 1] constant, if ``conv`` feeds
+def _bias_add(conv: Layer, layers, consumers, consts) -> Layer | None:
+    """The Add right after ``conv`` adding a [1, C, 1, 1] Const, if ``conv`` feeds
     nothing else."""
     users = consumers[conv.id]
     if len(users) != 1 or layers[users[0]].type != 'Add':
         return None
     add = layers[users[0]]
-    if add.inputs[0][0] != conv.id or add.inputs[1][0] not in values:
+    if add.inputs[0][0] != conv.id or add.inputs[1][0] not in consts:
         return None
-    bias = values[add.inputs[1][0]]
+    bias = consts[add.inputs[1][0]]
     if bias.ndim != 4 or bias.shape[0] != 1 or bias.shape[2:] != (1, 1):
         return None
     return add

@@ -7,7 +7,6 @@ reason :func:`default_model` gives. No ROS imports: the callers pass the directo
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ def default_model(config_dir: str | Path, models_dir: str | Path) -> DefaultMode
     if not (hpe.is_file() and hpe.with_suffix('.bin').is_file()):
         why = (f'{hpe} (+ .bin) not installed (scripts/setup.sh installs it from '
                f'../shared/models; README "Models")')
-    elif importlib.util.find_spec('openvino') is None:
+    elif not _openvino_importable():
         why = 'OpenVINO is not installed (pip install openvino)'
     else:
         return DefaultModel(config_dir / HPE_PARAMS_FILE, hpe,
@@ -42,6 +41,14 @@ def default_model(config_dir: str | Path, models_dir: str | Path) -> DefaultMode
                             f'{hpe}')
     return DefaultModel(fallback.params_file, fallback.model_file,
                         f'model mobilenet_thin (fallback): {why}')
+
+
+def _openvino_importable() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
 
 
 def resolve_model_path(path: str, models_dir: str | Path | None) -> str:

@@ -51,6 +51,7 @@ from std_msgs.msg import Header
 
 from pose_estimation_ros.core.coco import coco17_mapping, people_to_coco
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
+from pose_estimation_ros.core.models import default_model, resolve_model_path
 from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
 from pose_estimation_ros.core.pipeline import Pipeline
 from pose_estimation_ros.nodes import messages
@@ -408,11 +409,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                       'image folder')
     parser.add_argument('--topic', help='image topic of a bag (sensor_msgs/Image or '
                                         'CompressedImage); default: its only image topic')
-    parser.add_argument('--params', help='parameters file (default: the installed '
-                                         'config/mobilenet_thin.yaml)')
-    parser.add_argument('--model', help='ONNX model (default: the parameters file\'s '
+    parser.add_argument('--params', help='parameters file (default: the default model\'s: '
+                                         'config/human_pose_estimation_0001.yaml when that '
+                                         'model is installed, else mobilenet_thin.yaml)')
+    parser.add_argument('--model', help='model file (default: the parameters file\'s '
                                         'model_file_path, or the installed model)')
-    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'tensorrt'),
+    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'openvino', 'tensorrt'),
                         help='inference backend (default: the parameters file\'s)')
     parser.add_argument('--output-dir', help='where to write (default: output/<input name>)')
     parser.add_argument('--output-storage', choices=('mcap', 'sqlite3'), default='mcap',
@@ -430,14 +432,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _make_pipeline(args: argparse.Namespace) -> Pipeline:
-    params_file = Path(args.params) if args.params else package_file('config',
-                                                                     'mobilenet_thin.yaml')
+    if args.params:
+        params_file = Path(args.params)
+    else:
+        chosen = default_model(package_file('config'), package_file('models'))
+        print(f'[process_bag] {chosen.reason}', file=sys.stderr)
+        params_file = chosen.params_file
     parameters = load_parameters_file(params_file)  # ValueError says what is wrong
     inference = {}
     if args.model:
         inference['model_file_path'] = str(args.model)
     elif not parameters[INFERENCE_NODE]['model_file_path']:
         inference['model_file_path'] = str(package_file('models', 'mobilenet_thin.onnx'))
+    else:
+        inference['model_file_path'] = resolve_model_path(
+            parameters[INFERENCE_NODE]['model_file_path'], package_file('models'))
     if args.backend:
         inference['backend'] = args.backend
     return Pipeline(parameters, {INFERENCE_NODE: inference})

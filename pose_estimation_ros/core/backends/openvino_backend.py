@@ -97,7 +97,8 @@ class OpenVinoBackend(InferenceBackend):
         self.outputs = [_port_info(p) for p in self._compiled.outputs]
         # The device's actual precision (the hint's effect), for the log.
         try:
-            precision = str(self._compiled.get_property('INFERENCE_PRECISION_HINT'))
+            hint = self._compiled.get_property('INFERENCE_PRECISION_HINT')
+            precision = getattr(hint, 'type_name', None) or str(hint)
         except Exception:  # not every device reports it
             precision = precision_hint or 'device default'
         self.description = (f'OpenVINO {ov.__version__} on {device} (precision '
