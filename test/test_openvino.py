@@ -70,7 +70,9 @@ def test_backend_runs_the_real_model_on_a_real_photo(backend):
     assert np.abs(pafs).max() > 0.3
     # The outputs are copies: a second run does not change the first's arrays.
     before = heatmaps.copy()
-    backend.run({'data': photo_tensor(PHOTOS[1])})
+    second = photo_tensor(PHOTOS[1])
+    second.flags.writeable = False  # as a zero-copy view of a message buffer is
+    backend.run({'data': second})
     np.testing.assert_array_equal(heatmaps, before)
 
 

@@ -160,8 +160,10 @@ class OpenVinoBackend(InferenceBackend):
 def _ov_tensor(array: np.ndarray):
     from openvino import Tensor
 
-    # shared_memory: no copy of a C-contiguous array (the encoder makes one).
-    return Tensor(np.ascontiguousarray(array), shared_memory=True)
+    # shared_memory: no copy of a C-contiguous array (the encoder makes one); OpenVINO
+    # shares only writeable memory, so a read-only view of a message buffer is copied.
+    array = np.ascontiguousarray(array)
+    return Tensor(array, shared_memory=bool(array.flags.writeable))
 
 
 def _port_info(port) -> TensorInfo:
