@@ -254,3 +254,11 @@ def test_bare_model_names_are_looked_up_in_the_models_directory(tmp_path):
     assert resolve_model_path('human-pose-estimation-0001.xml', REPO / 'models') == str(HPE_XML)
     assert resolve_model_path(str(MODEL), tmp_path) == str(MODEL)  # absolute: as given
     assert resolve_model_path('', tmp_path) == ''
+
+
+def test_a_model_given_alone_gets_its_own_parameters_file(tmp_path):
+    from pose_estimation_ros.core.models import params_file_for
+
+    assert params_file_for(HPE_XML, tmp_path).name == 'human_pose_estimation_0001.yaml'
+    assert params_file_for(HPE_ONNX, tmp_path).name == 'human_pose_estimation_0001.yaml'
+    assert params_file_for(MODEL, tmp_path).name == 'mobilenet_thin.yaml'

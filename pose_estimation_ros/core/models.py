@@ -43,6 +43,14 @@ def default_model(config_dir: str | Path, models_dir: str | Path) -> DefaultMode
                         f'model mobilenet_thin (fallback): {why}')
 
 
+def params_file_for(model_file: str | Path, config_dir: str | Path) -> Path:
+    """The shipped parameters file of a model given without one: human-pose-estimation-0001
+    (IR or its ONNX conversion) -> its file; anything else -> mobilenet_thin's (whose
+    values are also the nodes' defaults)."""
+    is_hpe = Path(model_file).stem == Path(HPE_MODEL_FILE).stem
+    return Path(config_dir) / (HPE_PARAMS_FILE if is_hpe else FALLBACK_PARAMS_FILE)
+
+
 def _openvino_importable() -> bool:
     try:
         import openvino  # noqa: F401

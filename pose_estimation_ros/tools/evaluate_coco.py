@@ -10,8 +10,9 @@ Usage::
         [--param threshold_heatmap=0.05 ...] \\
         [--keep-aspect-ratio true|false] [--cache /tmp/maps] [--output results.json]
 
-Without ``--params`` the default model's file is used (human-pose-estimation-0001 when
-installed, else mobilenet_thin; see :mod:`pose_estimation_ros.core.models`); without
+Without ``--params``: ``--model``'s shipped file, else the default model's
+(human-pose-estimation-0001 when installed, else mobilenet_thin; see
+:mod:`pose_estimation_ros.core.models`); without
 ``--model`` the parameters file's model (a bare name is looked up in ``models/``). The
 backend defaults to ONNX Runtime for ``.onnx`` files and OpenVINO for IR ``.xml`` files.
 
@@ -39,7 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from pose_estimation_ros.core.models import default_model, resolve_model_path
+from pose_estimation_ros.core.models import default_model, params_file_for, resolve_model_path
 from pose_estimation_ros.core.coco import (STAT_NAMES, coco17_mapping, evaluate_keypoints,
                                            people_to_coco)
 from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, ENCODER_NODE,
@@ -175,7 +176,9 @@ def main(argv=None) -> int:
         if not sep or name not in names:
             parser.error(f'--param {item!r}: expected NAME=VALUE with NAME one of {names}')
         overrides[name] = yaml.safe_load(text)
-    if args.params is None:
+    if args.params is None and args.model:
+        args.params = params_file_for(args.model, REPO / 'config')
+    elif args.params is None:
         chosen = default_model(REPO / 'config', MODELS_DIR)
         print(chosen.reason, file=sys.stderr)
         args.params = chosen.params_file

@@ -51,7 +51,7 @@ from std_msgs.msg import Header
 
 from pose_estimation_ros.core.coco import coco17_mapping, people_to_coco
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
-from pose_estimation_ros.core.models import default_model, resolve_model_path
+from pose_estimation_ros.core.models import default_model, params_file_for, resolve_model_path
 from pose_estimation_ros.core.params import DECODER_NODE, INFERENCE_NODE, load_parameters_file
 from pose_estimation_ros.core.pipeline import Pipeline
 from pose_estimation_ros.nodes import messages
@@ -409,7 +409,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                       'image folder')
     parser.add_argument('--topic', help='image topic of a bag (sensor_msgs/Image or '
                                         'CompressedImage); default: its only image topic')
-    parser.add_argument('--params', help='parameters file (default: the default model\'s: '
+    parser.add_argument('--params', help='parameters file (default: --model\'s shipped file; '
+                                         'without --model, the default model\'s: '
                                          'config/human_pose_estimation_0001.yaml when that '
                                          'model is installed, else mobilenet_thin.yaml)')
     parser.add_argument('--model', help='model file (default: the parameters file\'s '
@@ -434,6 +435,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _make_pipeline(args: argparse.Namespace) -> Pipeline:
     if args.params:
         params_file = Path(args.params)
+    elif args.model:
+        params_file = params_file_for(args.model, package_file('config'))
+        print(f'[process_bag] --model without --params: {params_file.name}', file=sys.stderr)
     else:
         chosen = default_model(package_file('config'), package_file('models'))
         print(f'[process_bag] {chosen.reason}', file=sys.stderr)
