@@ -262,3 +262,16 @@ def test_a_model_given_alone_gets_its_own_parameters_file(tmp_path):
     assert params_file_for(HPE_XML, tmp_path).name == 'human_pose_estimation_0001.yaml'
     assert params_file_for(HPE_ONNX, tmp_path).name == 'human_pose_estimation_0001.yaml'
     assert params_file_for(MODEL, tmp_path).name == 'mobilenet_thin.yaml'
+
+
+def test_runner_without_a_parameters_file_runs_the_default_model(capfd):
+    """The single-process runner adds the default model's installed parameters file."""
+    from pose_estimation_ros.nodes.pose_estimation import with_default_params_file
+
+    args = with_default_params_file(['pose_estimation', '-r', 'image:=/camera'])
+    assert args[:3] == ['pose_estimation', '-r', 'image:=/camera']
+    assert args[3:5] == ['--ros-args', '--params-file']
+    assert args[5].endswith('share/pose_estimation_ros/config/human_pose_estimation_0001.yaml')
+    assert 'human-pose-estimation-0001 (INT8 IR) on OpenVINO' in capfd.readouterr().err
+    given = ['pose_estimation', '--ros-args', '--params-file', 'mine.yaml']
+    assert with_default_params_file(given) == given
