@@ -275,3 +275,24 @@ def test_runner_without_a_parameters_file_runs_the_default_model(capfd):
     assert 'human-pose-estimation-0001 (INT8 IR) on OpenVINO' in capfd.readouterr().err
     given = ['pose_estimation', '--ros-args', '--params-file', 'mine.yaml']
     assert with_default_params_file(given) == given
+
+
+def test_int8_weights_are_exactly_the_fake_quantized_weights():
+    """For every weight FakeQuantize of the real IR, the int8 values times their
+    per-channel scale equal FakeQuantize's own output (OpenVINO's opset1 formula)."""
+    graph = openvino_ir.read_ir(require_hpe())
+    checked = 0
+    for layer in graph.layers.values():
+        source = graph.layers[layer.inputs[0][0]] if layer.inputs else None
+        if layer.type != 'FakeQuantize' or source.type != 'Convert':
+            continue
+        weights = graph.consts[source.inputs[0][0]].astype(np.float32)
+        ranges = [graph.consts[s] for s, _ in layer.inputs[1:]]
+        levels = int(layer.data['levels'])
+        quantized = openvino_ir._weight_int8([weights, *ranges], levels)
+        assert quantized is not None, layer.name  # symmetric: representable as int8
+        scale = quantized.scale.reshape(-1, *([1] * (weights.ndim - 1)))
+        expected = openvino_ir.fake_quantize(weights, *ranges, levels)
+        np.testing.assert_allclose(quantized.values * scale, expected, rtol=1e-5, atol=1e-6)
+        checked += 1
+    assert checked == 58
