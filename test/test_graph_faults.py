@@ -28,8 +28,7 @@ from bad_inputs import (BAD_INPUTS, COMPRESSED_TOPIC, ENCODED_TOPIC, GOOD, IMAGE
 from conftest import DATA, RosHarness, require_model
 from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes.graph import PIPELINE
-from pose_estimation_ros.tools.processes import (SHARE_CONFIG, NodeProcess, ProcessGraph,
-                                                 run_camera)
+from pose_estimation_ros.tools.processes import SHARE, NodeProcess, ProcessGraph, run_camera
 
 CAMERA_TOPIC = '/camera/image_raw'
 FRAMES = DATA / 'posetrack_bonn' / 'images'
@@ -110,9 +109,11 @@ def faults_graph():
     context = rclpy.Context()
     rclpy.init(context=context)
     harness = RosHarness(context, SingleThreadedExecutor(context=context))
-    # The catalogue is sized for mobilenet_thin's tensors: its parameters file.
-    graph = ProcessGraph({'image_topic': CAMERA_TOPIC, 'compressed': 'true'},
-                         params_file=SHARE_CONFIG / 'mobilenet_thin.yaml').start()
+    # The catalogue is sized for mobilenet_thin's tensors: that model.
+    graph = ProcessGraph({'image_topic': CAMERA_TOPIC, 'compressed': 'true',
+                          'params_file': str(SHARE / 'config' / 'mobilenet_thin.yaml'),
+                          'model_file': str(SHARE / 'models' / 'mobilenet_thin.onnx'),
+                          'backend': 'onnxruntime'}).start()
     watcher = Watcher(context)
     try:
         watcher.wait_matched()

@@ -16,18 +16,17 @@ import numpy as np
 import onnx_models
 import pytest
 
-from pose_estimation_ros.core import tensorrt_backend
+from pose_estimation_ros.core.backends import tensorrt_backend
+from pose_estimation_ros.core.backends.choice import create_backend
+from pose_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
 from pose_estimation_ros.core.encoder import ImageEncoder, ImageEncoderConfig
 from pose_estimation_ros.core.inference import (
-    OnnxRuntimeBackend,
     TensorInfo,
     check_mapping,
-    create_backend,
     file_sha256,
     name_mapping,
     prepare_inputs,
     rename_outputs,
-    tensorrt_available,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
@@ -281,14 +280,7 @@ def test_dtype_mismatch_and_unsupported_dtype(trt_pose):
 
 # ------------------------------------------------------------ backend selection
 
-@pytest.mark.skipif(HAVE_TENSORRT, reason='TensorRT is installed: auto would pick it')
-def test_auto_falls_back_to_onnxruntime_with_a_reason(models):
-    usable, why = tensorrt_available()
-    assert not usable and 'tensorrt' in why
-    backend, reason = create_backend('auto', str(models['difference']))
-    assert isinstance(backend, OnnxRuntimeBackend)
-    assert reason.startswith('backend auto: Python package "tensorrt" is not installed; '
-                             'using ONNX Runtime')
+# The auto rule with and without OpenVINO: test/test_openvino.py.
 
 
 def test_onnxruntime_requested(models):
@@ -308,8 +300,8 @@ def test_tensorrt_requested_without_tensorrt_fails_clearly(models):
 
 def test_unknown_backend_name():
     with pytest.raises(ValueError, match="backend must be one of auto, tensorrt, "
-                                         "onnxruntime; got 'openvino'"):
-        create_backend('openvino', 'model.onnx')
+                                         "openvino, onnxruntime; got 'tflite'"):
+        create_backend('tflite', 'model.onnx')
 
 
 def test_engine_cache_bookkeeping(tmp_path):

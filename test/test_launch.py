@@ -21,18 +21,20 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pose_estimation_ros.core.params import (INFERENCE_PARAMETERS, NODE_PARAMETERS,
-                                             load_parameters_file)
+from pose_estimation_ros.core import models
+from pose_estimation_ros.core.params import NODE_PARAMETERS, load_parameters_file
 from pose_estimation_ros.nodes.graph import (LAUNCH_ARGUMENTS, PIPELINE, GraphNode,
-                                             command_line)
+                                             command_line, computed_defaults)
 
 LAUNCH_FILE = REPO / 'launch' / 'pose_estimation.launch.py'
 CONFIG = REPO / 'config'
 RVIZ_FILE = CONFIG / 'pose_estimation.rviz'
 PACKAGE = 'pose_estimation_ros'
+INSTALL = REPO / 'install' / PACKAGE
 EXPECTED_ARGUMENTS = {
+    # params_file, model_file, backend: computed, the default model's (core.models).
     'image_topic': '/image_raw', 'compressed': 'false', 'params_file': None,
-    'model_file': '', 'backend': 'auto', 'namespace': '', 'use_sim_time': 'false',
+    'model_file': None, 'backend': None, 'namespace': '', 'use_sim_time': 'false',
     'log_level': 'info', 'rviz': 'false', 'skeletons_3d': 'false',
     'depth_topic': '/camera/aligned_depth_to_color/image_raw',
     'camera_info_topic': '/camera/color/camera_info'}
@@ -60,7 +62,7 @@ class Recorded:
 
 _LAUNCH_API = {
     'launch': ['LaunchDescription'],
-    'launch.actions': ['DeclareLaunchArgument', 'GroupAction'],
+    'launch.actions': ['DeclareLaunchArgument', 'GroupAction', 'LogInfo'],
     'launch.conditions': ['IfCondition'],
     'launch.substitutions': ['LaunchConfiguration', 'PathJoinSubstitution'],
     'launch_ros.actions': ['Node', 'PushRosNamespace'],
@@ -121,12 +123,16 @@ def test_launch_file_compiles_and_declares_its_arguments(description, tmp_path):
     for name, default in EXPECTED_ARGUMENTS.items():
         if default is not None:
             assert declared[name] == default, name
-    assert _text(declared['params_file']) == \
-        f'<share {PACKAGE}>/config/mobilenet_thin.yaml'
-    # The defaults are the package's own: no surprise over the parameters file's values.
-    inference = {p.name: p.default for p in INFERENCE_PARAMETERS}
-    assert declared['model_file'] == inference['model_file_path']
-    assert declared['backend'] == inference['backend']
+    # The computed defaults come from the one default-model rule, for the installed package.
+    computed, reason = computed_defaults(INSTALL / 'share' / PACKAGE)
+    assert {k: declared[k] for k in computed} == computed
+    chosen = models.default_model(INSTALL / 'share' / PACKAGE / 'config',
+                                  INSTALL / 'share' / PACKAGE / 'models')
+    assert computed['params_file'] == str(chosen.params_file) and reason == chosen.reason
+    assert computed['backend'] == ('openvino' if 'human-pose' in computed['model_file']
+                                   else 'auto')
+    [log] = [a for a in description.args[0] if type(a).__name__ == 'LogInfo']
+    assert log.kwargs['msg'] == f'default {reason}'
     if _launch_available():
         spec = importlib.util.spec_from_file_location('pose_estimation_launch_real',
                                                       LAUNCH_FILE)
@@ -185,7 +191,8 @@ def test_graph_command_lines_give_what_the_launch_file_gives(description, tmp_pa
     by_name = {n['name']: n for n in _nodes(description) if n['package'] == PACKAGE}
     assert [n.name for n in PIPELINE] == list(by_name)
     for node in PIPELINE:
-        command = command_line(node, '/prefix', tmp_path / 'p.yaml', {
+        command = command_line(node, '/prefix', {
+            'params_file': str(tmp_path / 'p.yaml'),
             'image_topic': '/cam/image', 'compressed': 'true', 'model_file': '',
             'namespace': 'robot', 'use_sim_time': 'true', 'log_level': 'warn'})
         launched = by_name[node.name]
@@ -204,18 +211,22 @@ def test_graph_command_lines_give_what_the_launch_file_gives(description, tmp_pa
         assert remaps == [f'__node:={node.name}', '__ns:=/robot'] + expected
         assert params[0] == 'use_sim_time:=true'
         assert [p.split(':=')[0] for p in params[1:]] == list(launched['parameters'][2])
-    encoder = command_line(PIPELINE[0], '/prefix', 'p.yaml', {'compressed': 'true'})
+    encoder = command_line(PIPELINE[0], '/prefix', {'compressed': 'true'})
     assert 'subscribe_compressed:=true' in encoder
-    inference = command_line(PIPELINE[1], '/prefix', 'p.yaml')
-    assert "model_file_path:=''" in inference and "backend:='auto'" in inference
+    # Nothing installed under /prefix: the fallback model's files.
+    inference = command_line(PIPELINE[1], '/prefix')
+    assert f"model_file_path:='/prefix/share/{PACKAGE}/models/mobilenet_thin.onnx'" in \
+        inference and "backend:='auto'" in inference
+    assert f'/prefix/share/{PACKAGE}/config/mobilenet_thin.yaml' in inference
     with pytest.raises(ValueError, match='true or false'):
-        command_line(PIPELINE[0], '/prefix', 'p.yaml', {'compressed': 'yes please'})
+        command_line(PIPELINE[0], '/prefix', {'compressed': 'yes please'})
     assert isinstance(PIPELINE[0], GraphNode)
     assert {a.name for a in LAUNCH_ARGUMENTS} == set(EXPECTED_ARGUMENTS)
 
 
 def test_launch_config_files_exist_and_parse():
-    for name in ('mobilenet_thin.yaml', 'pose_estimation.rviz', 'fastdds.xml'):
+    for name in (models.HPE_PARAMS_FILE, models.FALLBACK_PARAMS_FILE, 'pose_estimation.rviz',
+                 'fastdds.xml'):
         path = CONFIG / name
         assert path.is_file(), f'launch file references missing config/{name}'
         if path.suffix == '.yaml':

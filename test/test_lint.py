@@ -14,9 +14,13 @@ def test_ruff_py310_is_clean():
 
 
 def test_core_has_no_ros_imports():
-    """The core stays usable without ROS: no rclpy or message package imports."""
+    """The core and the model conversion stay usable without ROS: no rclpy or message
+    package imports, in every module of their subpackages too."""
     offenders = []
-    for path in sorted((REPO / 'pose_estimation_ros' / 'core').glob('*.py')):
+    package = REPO / 'pose_estimation_ros'
+    paths = sorted([*(package / 'core').rglob('*.py'), *(package / 'conversion').rglob('*.py')])
+    assert any(p.parent.name == 'backends' for p in paths), 'core/backends/ not covered'
+    for path in paths:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             words = line.split()
             if words[:1] in (['import'], ['from']) and len(words) > 1 and (
@@ -25,5 +29,5 @@ def test_core_has_no_ros_imports():
                                                'vision_msgs', 'cv_bridge', 'builtin_interfaces')
                     or words[1].startswith('pose_estimation_ros.msg')
                     or words[1].startswith('pose_estimation_ros.nodes')):
-                offenders.append(f'{path.name}:{number}: {line.strip()}')
+                offenders.append(f'{path.relative_to(package)}:{number}: {line.strip()}')
     assert not offenders, offenders

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto import graph_pb2
 
-from pose_estimation_ros.tools import get_model as gm
+from pose_estimation_ros.conversion import tensorflow_graph as gm
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / 'models' / 'mobilenet_thin.onnx'

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from conftest import require_model
-from pose_estimation_ros.core import tensorrt_backend
-from pose_estimation_ros.core.inference import OnnxRuntimeBackend
+from pose_estimation_ros.core.backends import tensorrt_backend
+from pose_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
 
 INPUT = np.random.default_rng(0).uniform(0, 255, (1, 64, 80, 3)).astype(np.float32)
 

@@ -1,6 +1,10 @@
-"""Inference backends and the checks between message tensors and model bindings.
+"""The inference backend interface and the checks between message tensors and model
+bindings.
 
-Pure Python + numpy (+ onnxruntime), no ROS imports. The inference node:
+Pure Python + numpy, no ROS imports. The backends themselves are in
+:mod:`pose_estimation_ros.core.backends` (one module each, imported only when chosen);
+:func:`pose_estimation_ros.core.backends.choice.create_backend` picks one. The inference
+node:
 
 1. ``backend, reason = create_backend(...)`` once, and logs ``reason``;
 2. per message: ``inputs = prepare_inputs(tensors, backend.inputs, mapping, conversions)``,
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-import importlib.util
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +26,6 @@ import numpy as np
 
 from pose_estimation_ros.core.tensors import data_type_code
 
-BACKENDS = ('auto', 'tensorrt', 'onnxruntime')
 # Layout conversions of 4-D input tensors: name -> axis permutation.
 LAYOUT_CONVERSIONS: dict[str, tuple[int, ...]] = {
     'nchw_to_nhwc': (0, 2, 3, 1),
@@ -49,6 +51,7 @@ class InferenceBackend(abc.ABC):
     """Runs a model: ``run({binding name: array}) -> {binding name: array}``."""
 
     name: str = ''
+    description: str = ''  # runtime, version and device, for the log
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
 
@@ -85,139 +88,6 @@ def file_sha256(path) -> str:
         for block in iter(lambda: f.read(1 << 20), b''):
             digest.update(block)
     return digest.hexdigest()
-
-
-# --- ONNX Runtime ---
-
-_ORT_TYPES = {
-    'tensor(float)': np.float32, 'tensor(float16)': np.float16, 'tensor(double)': np.float64,
-    'tensor(int8)': np.int8, 'tensor(uint8)': np.uint8, 'tensor(int16)': np.int16,
-    'tensor(uint16)': np.uint16, 'tensor(int32)': np.int32, 'tensor(uint32)': np.uint32,
-    'tensor(int64)': np.int64, 'tensor(uint64)': np.uint64, 'tensor(bool)': np.bool_,
-}
-
-
-class OnnxRuntimeBackend(InferenceBackend):
-    """ONNX Runtime session: CUDA execution provider when present, else CPU.
-
-    ``providers`` (e.g. ``['CPUExecutionProvider']``) overrides the choice; a provider
-    this onnxruntime build lacks is an error rather than a silent fallback.
-    ``intra_op_num_threads`` / ``inter_op_num_threads``: 0 lets ONNX Runtime decide.
-    """
-
-    name = 'onnxruntime'
-
-    def __init__(self, model_file_path: str, intra_op_num_threads: int = 0,
-                 inter_op_num_threads: int = 0, providers: Sequence | None = None,
-                 device_id: int = 0):
-        import onnxruntime as ort
-
-        check_model_file(model_file_path)
-        available = ort.get_available_providers()
-        if providers is None:
-            providers = [('CUDAExecutionProvider', {'device_id': int(device_id)})] \
-                if 'CUDAExecutionProvider' in available else []
-            providers.append('CPUExecutionProvider')
-        else:
-            providers = list(providers)
-            unknown = [p for p in providers
-                       if (p[0] if isinstance(p, tuple) else p) not in available]
-            if unknown:
-                raise ValueError(f'onnxruntime {ort.__version__} has no execution provider '
-                                 f'{unknown}; available: {available}')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(intra_op_num_threads)
-        options.inter_op_num_threads = int(inter_op_num_threads)
-        try:
-            self._session = ort.InferenceSession(model_file_path, sess_options=options,
-                                                 providers=providers)
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise RuntimeError(f'ONNX Runtime cannot load the model {model_file_path} '
-                               f'(not an ONNX model, or damaged: set model_file_path to '
-                               f'an ONNX file, e.g. from tools/get_model): {e}') from e
-        self.model_file_path = model_file_path
-        self.providers = self._session.get_providers()
-        self.description = f'ONNX Runtime {ort.__version__} ({", ".join(self.providers)})'
-        self.inputs = [_ort_info(node, 'input') for node in self._session.get_inputs()]
-        self.outputs = [_ort_info(node, 'output') for node in self._session.get_outputs()]
-        self._output_names = [info.name for info in self.outputs]
-
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self._check_input_names(inputs)
-        feed = {info.name: inputs[info.name] for info in self.inputs}
-        try:
-            values = self._session.run(self._output_names, feed)
-        except Exception as e:
-            raise RuntimeError(f'ONNX Runtime failed to run {self.model_file_path}: {e}') \
-                from e
-        return dict(zip(self._output_names, values))
-
-
-def _ort_info(node, kind: str) -> TensorInfo:
-    dtype = _ORT_TYPES.get(node.type)
-    if dtype is None:
-        raise RuntimeError(f'model {kind} "{node.name}" has type {node.type}, which this '
-                           f'node cannot carry; supported: {", ".join(_ORT_TYPES)}')
-    # ONNX Runtime reports a dynamic dim as its symbolic name (str) or None.
-    shape = tuple((d if d >= 0 else None) if isinstance(d, int) else (d or None)
-                  for d in node.shape)
-    return TensorInfo(node.name, shape, np.dtype(dtype))
-
-
-# --- backend selection ---
-
-def tensorrt_available() -> tuple[bool, str]:
-    """(usable, why): TensorRT and pycuda importable and a CUDA device present."""
-    for module in ('tensorrt', 'pycuda'):
-        if importlib.util.find_spec(module) is None:
-            return False, f'Python package "{module}" is not installed'
-    try:
-        import pycuda.driver as cuda
-        import tensorrt as trt
-    except (ImportError, OSError) as e:  # e.g. a shared library is missing
-        return False, f'TensorRT/pycuda cannot be imported: {e}'
-    try:
-        cuda.init()
-        count = cuda.Device.count()
-    except (cuda.Error, RuntimeError, OSError) as e:  # no driver or no GPU
-        return False, f'CUDA unusable: {e}'
-    if count == 0:
-        return False, 'no CUDA device found'
-    return True, f'TensorRT {trt.__version__} and {count} CUDA device(s) found'
-
-
-def create_backend(backend: str, model_file_path: str = '', *, engine_file_path: str = '',
-                   force_engine_update: bool = False, enable_fp16: bool = False,
-                   max_workspace_size: int = 1 << 30, device_id: int = 0,
-                   input_shapes: Mapping[str, Sequence[int]] | None = None,
-                   intra_op_num_threads: int = 0, inter_op_num_threads: int = 0,
-                   providers: Sequence | None = None) -> tuple[InferenceBackend, str]:
-    """Create a backend; returns it and a human-readable reason for the choice.
-
-    ``backend``: 'tensorrt', 'onnxruntime' or 'auto' (TensorRT when tensorrt and pycuda
-    import and a CUDA device is present, else ONNX Runtime). TensorRT options are
-    ignored by ONNX Runtime and vice versa (``device_id`` serves both).
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f'backend must be one of {", ".join(BACKENDS)}; got {backend!r}')
-    if backend == 'auto':
-        usable, why = tensorrt_available()
-        backend = 'tensorrt' if usable else 'onnxruntime'
-        reason = f'backend auto: {why}'
-    else:
-        reason = f'backend {backend} requested'
-    if backend == 'tensorrt':
-        from pose_estimation_ros.core.tensorrt_backend import TensorRTBackend
-
-        result = TensorRTBackend(model_file_path, engine_file_path,
-                                 force_engine_update=force_engine_update,
-                                 enable_fp16=enable_fp16,
-                                 max_workspace_size=max_workspace_size,
-                                 device_id=device_id, input_shapes=input_shapes)
-        return result, f'{reason}; using {result.description}'
-    result = OnnxRuntimeBackend(model_file_path, intra_op_num_threads,
-                                inter_op_num_threads, providers, device_id)
-    return result, f'{reason}; using {result.description}'
 
 
 # --- message tensors <-> model bindings ---

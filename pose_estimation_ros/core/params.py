@@ -76,11 +76,11 @@ ENCODER_PARAMETERS = (
 INFERENCE_NODE = 'inference'
 INFERENCE_PARAMETERS = (
     Param('backend', 'auto',
-          'tensorrt, onnxruntime, or auto (TensorRT when tensorrt, pycuda and a CUDA GPU '
-          'are present, else ONNX Runtime).'),
+          'tensorrt, openvino, onnxruntime, or auto (TensorRT when tensorrt, pycuda and a '
+          'CUDA GPU are present, else OpenVINO when installed, else ONNX Runtime).'),
     Param('model_file_path', '',
-          'Path of the ONNX model (empty: the mobilenet_thin model installed with the '
-          'package, share/pose_estimation_ros/models/mobilenet_thin.onnx).'),
+          'Path of the model: ONNX, or OpenVINO IR (.xml with its .bin beside it) for '
+          'backend openvino (empty: the installed default model, see README "Models").'),
     Param('engine_file_path', '',
           'TensorRT: where the engine built from the ONNX model is cached (empty: the '
           'model path with .engine); rebuilt when the ONNX file changes.'),
@@ -94,6 +94,15 @@ INFERENCE_PARAMETERS = (
           'ONNX Runtime: threads within an operator (0: one per core).', (0, 256)),
     Param('inter_op_num_threads', 0,
           'ONNX Runtime: threads across operators (0: default).', (0, 256)),
+    Param('openvino_device', 'CPU',
+          'OpenVINO: device, CPU, GPU (Intel graphics), AUTO or another device OpenVINO '
+          'lists.'),
+    Param('openvino_precision_hint', 'f32',
+          'OpenVINO: inference precision hint f32, bf16 or f16 (empty: the device\'s '
+          'default, bf16 on CPUs with AMX, which costs mobilenet_thin 0.03-0.06 AP); INT8 '
+          'layers of a quantized model stay INT8.'),
+    Param('openvino_num_threads', 0,
+          'OpenVINO: CPU inference threads (0: OpenVINO decides).', (0, 256)),
     Param('input_tensor_names', ['image'],
           'Names of the input message tensors, paired one to one with '
           'input_binding_names.'),
@@ -102,8 +111,9 @@ INFERENCE_PARAMETERS = (
           'Transpose 4-D input tensors before inference: none, nchw_to_nhwc or '
           'nhwc_to_nchw.'),
     Param('input_shape', [1, 368, 432, 3],
-          'TensorRT: input shape for the optimization profile when the ONNX model has '
-          'dynamic dimensions.'),
+          'Model input shape, in the model\'s layout (the encoder\'s tensor shape). '
+          'TensorRT: the optimization profile of dynamic dimensions; OpenVINO: the model is '
+          'reshaped to it.'),
     Param('output_binding_names', ['Openpose/concat_stage7'], 'Model outputs to publish.'),
     Param('output_tensor_names', ['Openpose/concat_stage7'],
           'Names given to those outputs in the published TensorList.'),

@@ -15,9 +15,10 @@ import numpy as np
 
 from pose_estimation_ros.core.encoder import ImageEncoder
 from pose_estimation_ros.core.geometry import ImageGeometry
+from pose_estimation_ros.core.backends.choice import create_backend
 from pose_estimation_ros.core.inference import (LAYOUT_CONVERSIONS, InferenceBackend,
-                                                check_mapping, create_backend, name_mapping,
-                                                prepare_inputs, rename_outputs)
+                                                check_mapping, name_mapping, prepare_inputs,
+                                                rename_outputs)
 from pose_estimation_ros.core.openpose import OpenPoseDecoder, Person, split_network_outputs
 from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
                                              decoder_params, encoder_config,
@@ -111,7 +112,7 @@ class InferenceStage:
 
     def __init__(self, values: Mapping[str, Any]):
         if not values['model_file_path']:
-            raise ValueError('model_file_path is empty: set it to the ONNX model')
+            raise ValueError('model_file_path is empty: set it to the model (ONNX or OpenVINO IR)')
         conversion = values['input_layout_conversion']
         if conversion != 'none' and conversion not in LAYOUT_CONVERSIONS:
             raise ValueError(f'input_layout_conversion must be none or one of '
@@ -131,7 +132,10 @@ class InferenceStage:
             device_id=values['device_id'],
             input_shapes={b: shape for b in (input_mapping or {}).values()} or None,
             intra_op_num_threads=values['intra_op_num_threads'],
-            inter_op_num_threads=values['inter_op_num_threads'])
+            inter_op_num_threads=values['inter_op_num_threads'],
+            openvino_device=values['openvino_device'],
+            openvino_precision_hint=values['openvino_precision_hint'],
+            openvino_num_threads=values['openvino_num_threads'])
         try:
             # After this, the mappings are explicit even when the names were left alike.
             self.input_mapping = check_mapping(input_mapping, self.backend.inputs, 'input')

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from pose_estimation_ros.core.models import HPE_MODEL_FILE, default_model
+
 PACKAGE = 'pose_estimation_ros'
 
 
 @dataclass(frozen=True)
 class LaunchArgument:
     name: str
-    default: str | None  # None: computed in the launch file (a path in the share dir)
+    default: str | None  # None: computed from what is installed (computed_defaults)
     description: str
 
 
@@ -40,10 +42,12 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('image_topic', '/image_raw', 'Camera image topic (sensor_msgs/Image)'),
     LaunchArgument('compressed', 'false', 'Also subscribe to <image_topic>/compressed '
                                           '(sensor_msgs/CompressedImage)'),
-    LaunchArgument('params_file', None, 'Parameters file of the three nodes (default: the '
-                                        "package's config/mobilenet_thin.yaml)"),
-    LaunchArgument('model_file', '', 'ONNX model (empty: the installed mobilenet_thin)'),
-    LaunchArgument('backend', 'auto', 'Inference backend: auto, tensorrt or onnxruntime'),
+    LaunchArgument('params_file', None, "Parameters file of the three nodes (default: the "
+                                        "default model's)"),
+    LaunchArgument('model_file', None, 'Model: ONNX, or OpenVINO IR .xml (default: the '
+                                       'default model)'),
+    LaunchArgument('backend', None, 'Inference backend: auto, tensorrt, openvino or '
+                                    'onnxruntime (default: the default model\'s)'),
     LaunchArgument('namespace', '', 'Namespace of the nodes and their topics'),
     LaunchArgument('use_sim_time', 'false', 'Use /clock (e.g. with ros2 bag play --clock)'),
     LaunchArgument('log_level', 'info', 'Log level of the nodes'),
@@ -55,7 +59,17 @@ LAUNCH_ARGUMENTS = (
     LaunchArgument('camera_info_topic', '/camera/color/camera_info',
                    'CameraInfo of the colour camera'),
 )
-DEFAULT_PARAMS_FILE = 'mobilenet_thin.yaml'  # in the package's config/
+
+
+def computed_defaults(share: str | Path) -> tuple[dict[str, str], str]:
+    """The launch arguments' defaults that depend on what is installed in ``share`` (the
+    package's share directory), and why: the default model's parameters file, model and
+    backend (human-pose-estimation-0001 on OpenVINO when installed, else mobilenet_thin:
+    pose_estimation_ros.core.models)."""
+    chosen = default_model(Path(share) / 'config', Path(share) / 'models')
+    backend = 'openvino' if chosen.model_file.name == HPE_MODEL_FILE else 'auto'
+    return ({'params_file': str(chosen.params_file), 'model_file': str(chosen.model_file),
+             'backend': backend}, chosen.reason)
 
 PIPELINE = (
     GraphNode('image_encoder', 'image_encoder_node',
@@ -96,8 +110,9 @@ def _parameter_text(value: str, kind: type) -> str:
     return value
 
 
-def _values(arguments: Mapping[str, str] | None) -> dict[str, str]:
+def _values(install_prefix: str | Path, arguments: Mapping[str, str] | None) -> dict:
     values = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    values.update(computed_defaults(Path(install_prefix) / 'share' / PACKAGE)[0])
     values.update(arguments or {})
     return values
 
@@ -112,36 +127,36 @@ def _node_arguments(node: GraphNode, values: Mapping[str, str]) -> list[str]:
     return items
 
 
-def _common_arguments(params_file, values: Mapping[str, str]) -> list[str]:
+def _common_arguments(values: Mapping[str, str]) -> list[str]:
     items = ['--log-level', values['log_level']]
     if values['namespace']:
         items += ['-r', f'__ns:=/{values["namespace"].strip("/")}']
-    return items + ['--params-file', str(params_file),
+    return items + ['--params-file', str(values['params_file']),
                     '-p', f'use_sim_time:={_parameter_text(values["use_sim_time"], bool)}']
 
 
-def command_line(node: GraphNode, install_prefix: str | Path, params_file: str | Path,
+def command_line(node: GraphNode, install_prefix: str | Path,
                  arguments: Mapping[str, str] | None = None) -> list[str]:
     """The command ``ros2 launch`` runs for ``node``: the installed executable with
     ``--ros-args`` for its name, namespace, parameters file, use_sim_time,
     launch-argument parameters, remappings and log level. ``arguments`` override the
     launch arguments' defaults."""
-    values = _values(arguments)
-    common = _common_arguments(params_file, values)
+    values = _values(install_prefix, arguments)
+    common = _common_arguments(values)
     return ([str(Path(install_prefix) / 'lib' / PACKAGE / node.executable), '--ros-args',
              '-r', f'__node:={node.name}'] + common + _node_arguments(node, values))
 
 
-def runner_command_line(install_prefix: str | Path, params_file: str | Path,
+def runner_command_line(install_prefix: str | Path,
                         arguments: Mapping[str, str] | None = None) -> list[str]:
     """The same graph in one process (the ``pose_estimation`` runner): one set of
     ``--ros-args`` for all three nodes (parameters go to the node that declares them;
     the encoder's and decoder's ``image`` remappings are the same)."""
-    values = _values(arguments)
+    values = _values(install_prefix, arguments)
     items = []
     for node in PIPELINE[:3]:  # the runner's nodes: encoder, inference, decoder
         for i in range(0, len(node_items := _node_arguments(node, values)), 2):
             if node_items[i + 1] not in items:
                 items += node_items[i:i + 2]
     return ([str(Path(install_prefix) / 'lib' / PACKAGE / 'pose_estimation'), '--ros-args']
-            + _common_arguments(params_file, values) + items)
+            + _common_arguments(values) + items)

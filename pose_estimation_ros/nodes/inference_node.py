@@ -1,17 +1,20 @@
 """Inference node: encoded TensorList -> model outputs as a TensorList.
 
-A thin shell around :class:`pose_estimation_ros.core.pipeline.InferenceStage` (TensorRT
-or ONNX Runtime behind one interface). The defaults fit the bundled mobilenet_thin model.
+A thin shell around :class:`pose_estimation_ros.core.pipeline.InferenceStage` (TensorRT,
+OpenVINO or ONNX Runtime behind one interface). The defaults fit the bundled
+mobilenet_thin model; a bare model file name (``human-pose-estimation-0001.xml``) is
+looked up in the package's installed models.
 """
 from __future__ import annotations
 
+import os
 import time
-
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from rclpy.node import Node
 
+from pose_estimation_ros.core.models import resolve_model_path
 from pose_estimation_ros.core.params import INFERENCE_NODE, INFERENCE_PARAMETERS
 from pose_estimation_ros.core.pipeline import InferenceStage
 from pose_estimation_ros.msg import TensorList
@@ -44,6 +47,9 @@ class InferenceNode(Node):
                 values['model_file_path'] = installed_model_path()
                 self.get_logger().info(f'model_file_path not set: using the installed model '
                                        f'{values["model_file_path"]}')
+            elif os.path.basename(values['model_file_path']) == values['model_file_path']:
+                values['model_file_path'] = resolve_model_path(
+                    values['model_file_path'], os.path.dirname(installed_model_path()))
             self.inference = InferenceStage(values)
         except (ValueError, RuntimeError, OSError) as error:
             raise startup_error(self, error) from error

@@ -3,6 +3,7 @@
     python -m pose_estimation_ros.tools.benchmark [--frames 30] [--sizes 432x368 656x368]
         [--params config/mobilenet_thin.yaml] [--model models/mobilenet_thin.onnx]
         [--threads 2] [--output output/benchmark.json]
+        [--compare config/mobilenet_thin.yaml config/human_pose_estimation_0001.yaml]
 
 Prints a table and writes the figures as JSON. Runs on real frames (the PoseTrack
 sequence in ../shared/data when present, else scikit-image's astronaut photo) with the
@@ -156,6 +157,54 @@ def bench_ros_graph(params_file: str, model: str, frames, threads: int) -> dict:
     return {'latency': stats_ms(latencies)}
 
 
+def bench_compare(param_files, sizes, frames, threads: int, rounds: int = 3) -> dict:
+    """Whole-pipeline frame rate of several parameters files (each with its own model
+    and backend), side by side: at each size the configurations take turns for
+    ``rounds`` rounds over ``frames``, so a busy machine slows them alike. Frame rate
+    = 1000 / (median encode + infer + decode ms); ``ratio`` is relative to the first."""
+    from pose_estimation_ros.core.models import resolve_model_path
+    from pose_estimation_ros.tools.evaluate_coco import encoder_input_shape
+
+    results = {}
+    for width, height in sizes:
+        pipelines = {}
+        for path in param_files:
+            params = load_parameters_file(path)
+            encoder = {**params['image_encoder'], 'network_image_width': width,
+                       'network_image_height': height}
+            inference = params['inference']
+            model = resolve_model_path(inference['model_file_path'] or
+                                       str(REPO / 'models' / 'mobilenet_thin.onnx'),
+                                       REPO / 'models')
+            pipeline = Pipeline(params, {
+                'image_encoder': encoder,
+                'inference': {'model_file_path': model,
+                              'backend': ('onnxruntime' if inference['backend'] == 'auto'
+                                          else inference['backend']),
+                              'intra_op_num_threads': threads,
+                              'openvino_num_threads': threads,
+                              'input_shape': encoder_input_shape(encoder)}})
+            pipeline.process(frames[0], 'bgr8')  # warm-up
+            pipeline.timings = type(pipeline.timings)()
+            pipelines[Path(path).name] = pipeline
+        for _ in range(rounds):
+            for pipeline in pipelines.values():
+                for frame in frames:
+                    pipeline.process(frame, 'bgr8')
+        size = {}
+        for name, pipeline in pipelines.items():
+            summary = pipeline.timings.summary()
+            total = sum(summary[stage]['median_ms'] for stage in ('encode', 'infer', 'decode'))
+            size[name] = {'backend': pipeline.inference.reason, **summary,
+                          'fps': round(1e3 / total, 2)}
+            pipeline.inference.close()
+        first = next(iter(size.values()))['fps']
+        for entry in size.values():
+            entry['ratio'] = round(entry['fps'] / first, 2)
+        results[f'{width}x{height}'] = size
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--frames', type=int, default=30)
@@ -165,6 +214,9 @@ def main(argv=None) -> int:
     parser.add_argument('--threads', type=int, default=2,
                         help='ONNX Runtime intra-op threads (default 2: this machine)')
     parser.add_argument('--output', default=str(REPO / 'output' / 'benchmark.json'))
+    parser.add_argument('--compare', nargs='+', metavar='PARAMS_FILE',
+                        help='only compare the pipeline frame rate of these parameters files '
+                             '(each with its model and backend) side by side at --sizes')
     parser.add_argument('--no-messages', action='store_true',
                         help='skip the ROS message conversions and the node graph (no '
                              'rclpy needed)')
@@ -173,8 +225,25 @@ def main(argv=None) -> int:
         print(f'error: model {args.model} not found: run scripts/setup.sh', file=sys.stderr)
         return 2
 
-    params = load_parameters_file(args.params)
     frames, source = sample_frames(args.frames)
+    if args.compare:
+        sizes = [tuple(int(v) for v in text.split('x')) for text in args.sizes]
+        compare = bench_compare(args.compare, sizes, frames, args.threads)
+        print(f'{len(frames)} frames from {source}, {args.threads} threads; pipeline frame '
+              f'rate side by side (median ms per stage)')
+        for size, entries in compare.items():
+            for name, r in entries.items():
+                print(f'{size:>9} {name:>36}: encode {r["encode"]["median_ms"]:.1f} infer '
+                      f'{r["infer"]["median_ms"]:.1f} decode {r["decode"]["median_ms"]:.2f} '
+                      f'-> {r["fps"]:.1f} fps (x{r["ratio"]:.2f}); {r["backend"]}')
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps({'frames': len(frames), 'frame_source': source,
+                                      'threads': args.threads, 'compare': compare},
+                                     indent=2) + '\n')
+        print(f'wrote {output}')
+        return 0
+    params = load_parameters_file(args.params)
     results = {'machine': {'python': platform.python_version(),
                            'processor': platform.machine(), 'cpus': _cpu_count()},
                'frames': len(frames), 'frame_source': source,

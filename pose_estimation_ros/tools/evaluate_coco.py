@@ -1,13 +1,20 @@
-"""COCO keypoint AP of the whole pipeline: image encoder -> ONNX Runtime -> OpenPose decoder.
+"""COCO keypoint AP of the whole pipeline: image encoder -> network -> OpenPose decoder.
 
 Usage::
 
     python -m pose_estimation_ros.tools.evaluate_coco \\
         --images ../shared/data/coco_val_mini \\
         --annotations ../shared/data/coco_val_mini/test_coco.json \\
-        --model models/mobilenet_thin.onnx --width 432 --height 368 \\
-        [--params config/mobilenet_thin.yaml] [--param threshold_heatmap=0.05 ...] \\
+        [--params config/mobilenet_thin.yaml] [--model models/mobilenet_thin.onnx] \\
+        [--backend onnxruntime] [--width 432 --height 368] \\
+        [--param threshold_heatmap=0.05 ...] \\
         [--keep-aspect-ratio true|false] [--cache /tmp/maps] [--output results.json]
+
+Without ``--params``: ``--model``'s shipped file, else the default model's
+(human-pose-estimation-0001 when installed, else mobilenet_thin; see
+:mod:`pose_estimation_ros.core.models`); without
+``--model`` the parameters file's model (a bare name is looked up in ``models/``). The
+backend defaults to ONNX Runtime for ``.onnx`` files and OpenVINO for IR ``.xml`` files.
 
 Runs every image of the annotation file (images without people count too: they catch
 false positives) through :class:`~pose_estimation_ros.core.pipeline.Pipeline`, configured
@@ -33,6 +40,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from pose_estimation_ros.core.models import default_model, params_file_for, resolve_model_path
 from pose_estimation_ros.core.coco import (STAT_NAMES, coco17_mapping, evaluate_keypoints,
                                            people_to_coco)
 from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, ENCODER_NODE,
@@ -49,20 +57,36 @@ class Evaluation:
     num_images: int
 
 
-def make_pipeline(model: str | Path, params_file: str | Path | None = None, *,
+REPO = Path(__file__).resolve().parents[2]
+MODELS_DIR = REPO / 'models'
+
+
+def encoder_input_shape(encoder: Mapping[str, Any]) -> list[int]:
+    """The encoder's tensor shape (batch 1) from its parameter values."""
+    height, width = int(encoder['network_image_height']), int(encoder['network_image_width'])
+    return [1, 3, height, width] if encoder['tensor_layout'] == 'nchw' else [1, height, width, 3]
+
+
+def make_pipeline(model: str | Path | None = None, params_file: str | Path | None = None, *,
                   width: int | None = None, height: int | None = None,
-                  keep_aspect_ratio: bool | None = None,
+                  keep_aspect_ratio: bool | None = None, backend: str | None = None,
                   decoder: Mapping[str, Any] | None = None) -> Pipeline:
-    """A CPU (ONNX Runtime) pipeline from the node defaults or a parameters file, with
-    encoder size/letterbox and decoder parameter overrides."""
+    """A CPU pipeline from the node defaults or a parameters file, with model, backend
+    (default: ONNX Runtime for ONNX, OpenVINO for IR), encoder size/letterbox and
+    decoder parameter overrides; the model input is shaped like the encoder's tensor."""
     parameters = (load_parameters_file(params_file) if params_file else
                   {node: defaults(table) for node, table in NODE_PARAMETERS.items()})
     encoder = {k: v for k, v in (('network_image_width', width),
                                  ('network_image_height', height),
                                  ('keep_aspect_ratio', keep_aspect_ratio)) if v is not None}
+    model = resolve_model_path(str(model or parameters[INFERENCE_NODE]['model_file_path']
+                                   or MODELS_DIR / 'mobilenet_thin.onnx'), MODELS_DIR)
+    if backend is None:
+        backend = 'openvino' if model.endswith('.xml') else 'onnxruntime'
+    shape = encoder_input_shape({**parameters[ENCODER_NODE], **encoder})
     return Pipeline(parameters, {
         ENCODER_NODE: encoder,
-        INFERENCE_NODE: {'backend': 'onnxruntime', 'model_file_path': str(model)},
+        INFERENCE_NODE: {'backend': backend, 'model_file_path': model, 'input_shape': shape},
         DECODER_NODE: dict(decoder or {})})
 
 
@@ -150,10 +174,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', required=True, help='folder of the images')
     parser.add_argument('--annotations', required=True, help='COCO keypoint annotation file')
-    parser.add_argument('--model', default='models/mobilenet_thin.onnx')
+    parser.add_argument('--model', help='model file (default: the parameters file\'s)')
+    parser.add_argument('--backend', choices=('onnxruntime', 'openvino', 'tensorrt'),
+                        help='default: onnxruntime for .onnx, openvino for .xml')
     parser.add_argument('--width', type=int, help='network input width (default: params)')
     parser.add_argument('--height', type=int, help='network input height (default: params)')
-    parser.add_argument('--params', help='ROS 2 parameters YAML file')
+    parser.add_argument('--params', help='ROS 2 parameters YAML file (default: the default '
+                                         'model\'s, see README "Models")')
     parser.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                         help='decoder parameter override (repeatable)')
     parser.add_argument('--keep-aspect-ratio', type=_bool, default=None,
@@ -163,14 +190,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     overrides = parameter_overrides(parser, args.param)
+    if args.params is None and args.model:
+        args.params = params_file_for(args.model, REPO / 'config')
+    elif args.params is None:
+        chosen = default_model(REPO / 'config', MODELS_DIR)
+        print(chosen.reason, file=sys.stderr)
+        args.params = chosen.params_file
     try:
         pipeline = make_pipeline(args.model, args.params, width=args.width,
                                  height=args.height, keep_aspect_ratio=args.keep_aspect_ratio,
-                                 decoder=overrides)
+                                 backend=args.backend, decoder=overrides)
     except (TypeError, ValueError, RuntimeError) as e:
         parser.error(str(e))
     run = evaluate(args.images, args.annotations, pipeline, cache=args.cache)
     s, cfg = run.stats, pipeline.encoder.config
+    print(f'{pipeline.inference.reason}')
     print(f'{run.num_images} images, {cfg.network_image_width}x{cfg.network_image_height} '
           f'{"letterbox" if cfg.keep_aspect_ratio else "stretch"}, '
           f'matching {pipeline.decoder.params.matching}')

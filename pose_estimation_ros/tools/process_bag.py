@@ -71,6 +71,7 @@ from std_msgs.msg import Header
 
 from pose_estimation_ros.core.coco import coco17_mapping, people_to_coco
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
+from pose_estimation_ros.core.models import default_model, params_file_for, resolve_model_path
 from pose_estimation_ros.core.params import (DECODER_NODE, INFERENCE_NODE, SKELETON_3D_NODE,
                                              depth_params, load_parameters_file)
 from pose_estimation_ros.core.pipeline import Pipeline
@@ -485,11 +486,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                       'image folder')
     parser.add_argument('--topic', help='image topic of a bag (sensor_msgs/Image or '
                                         'CompressedImage); default: its only image topic')
-    parser.add_argument('--params', help='parameters file (default: the installed '
-                                         'config/mobilenet_thin.yaml)')
-    parser.add_argument('--model', help='ONNX model (default: the parameters file\'s '
+    parser.add_argument('--params', help='parameters file (default: --model\'s shipped file; '
+                                         'without --model, the default model\'s: '
+                                         'config/human_pose_estimation_0001.yaml when that '
+                                         'model is installed, else mobilenet_thin.yaml)')
+    parser.add_argument('--model', help='model file (default: the parameters file\'s '
                                         'model_file_path, or the installed model)')
-    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'tensorrt'),
+    parser.add_argument('--backend', choices=('auto', 'onnxruntime', 'openvino', 'tensorrt'),
                         help='inference backend (default: the parameters file\'s)')
     parser.add_argument('--output-dir', help='where to write (default: output/<input name>)')
     parser.add_argument('--output-storage', choices=('mcap', 'sqlite3'), default='mcap',
@@ -513,9 +516,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _parameters(args: argparse.Namespace) -> dict:
-    """{node: {parameter: value}} of --params (default: the installed mobilenet_thin.yaml)."""
-    params_file = Path(args.params) if args.params else package_file('config',
-                                                                     'mobilenet_thin.yaml')
+    """{node: {parameter: value}} of --params (default: that of --model, else of the
+    default model, which is said)."""
+    if args.params:
+        params_file = Path(args.params)
+    elif args.model:
+        params_file = params_file_for(args.model, package_file('config'))
+        print(f'[process_bag] --model without --params: {params_file.name}', file=sys.stderr)
+    else:
+        chosen = default_model(package_file('config'), package_file('models'))
+        print(f'[process_bag] {chosen.reason}', file=sys.stderr)
+        params_file = chosen.params_file
     return load_parameters_file(params_file)  # ValueError says what is wrong
 
 
@@ -526,6 +537,9 @@ def _make_pipeline(args: argparse.Namespace) -> Pipeline:
         inference['model_file_path'] = str(args.model)
     elif not parameters[INFERENCE_NODE]['model_file_path']:
         inference['model_file_path'] = str(package_file('models', 'mobilenet_thin.onnx'))
+    else:
+        inference['model_file_path'] = resolve_model_path(
+            parameters[INFERENCE_NODE]['model_file_path'], package_file('models'))
     if args.backend:
         inference['backend'] = args.backend
     return Pipeline(parameters, {INFERENCE_NODE: inference})

@@ -39,7 +39,7 @@ def install_prefix() -> Path:
 
 
 INSTALL = install_prefix()
-SHARE_CONFIG = INSTALL / 'share' / PACKAGE / 'config'
+SHARE = INSTALL / 'share' / PACKAGE
 
 
 def foreign_environment() -> dict[str, str]:
@@ -122,19 +122,15 @@ class ProcessGraph:
     """The launch file's nodes as separate processes (those its ``arguments`` start), or
     with ``runner=True`` the same graph in the single-process runner."""
 
-    def __init__(self, arguments: dict[str, str] | None = None,
-                 params_file: str | Path | None = None, runner: bool = False):
+    def __init__(self, arguments: dict[str, str] | None = None, runner: bool = False):
         self.arguments = dict(arguments or {})
-        self.params_file = params_file or SHARE_CONFIG / 'mobilenet_thin.yaml'
         self.runner = runner
         self.processes: dict[str, NodeProcess] = {}
 
     def commands(self) -> dict[str, list[str]]:
         if self.runner:
-            return {'pose_estimation': runner_command_line(INSTALL, self.params_file,
-                                                           self.arguments)}
-        return {node.executable: command_line(node, INSTALL, self.params_file,
-                                              self.arguments)
+            return {'pose_estimation': runner_command_line(INSTALL, self.arguments)}
+        return {node.executable: command_line(node, INSTALL, self.arguments)
                 for node in started(self.arguments)}
 
     def start(self) -> ProcessGraph:

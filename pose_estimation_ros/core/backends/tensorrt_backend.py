@@ -1,13 +1,16 @@
 """TensorRT inference backend (TensorRT >= 8.5 name-based tensor API, pycuda buffers).
 
-NOT TESTED: this module was written against TensorRT's documented Python API
+NOT RUN: this module was written against TensorRT's documented Python API
 (``get_tensor_name`` / ``get_tensor_mode`` / ``get_tensor_shape`` / ``set_input_shape``
 / ``set_tensor_address`` / ``execute_async_v3``) on a machine without TensorRT, pycuda
-or a GPU. The project's tests only check that it imports without them, that it fails
-with a clear RuntimeError there, and the engine-cache bookkeeping (pure Python). Run it
-on a Jetson / CUDA machine before relying on it.
+or a GPU. The project's tests check that it imports without them, that it fails with a
+clear RuntimeError there, the engine-cache bookkeeping (pure Python), and type-check it
+with mypy against TensorRT 10.13's API stubs (PyPI ``tensorrt-stubs``), so a misspelt
+or removed TensorRT call fails a test. Run it on a Jetson / CUDA machine before relying
+on it.
 
-Importable without tensorrt/pycuda: they are imported when a backend is created.
+Importable without tensorrt/pycuda: they are imported when a backend is created (each
+method imports ``tensorrt`` itself, so that the type checker sees the module's types).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +29,15 @@ from pose_estimation_ros.core.inference import (
     check_model_file,
 )
 
+if TYPE_CHECKING:  # the stubs (tensorrt-stubs) type the TensorRT objects for mypy
+    import tensorrt as trt_types
+
 MIN_TENSORRT = (8, 5)
+
+
+def _dims(dims) -> tuple[int, ...]:
+    """A TensorRT Dims as a tuple (indexing works in every TensorRT >= 8.5)."""
+    return tuple(int(dims[i]) for i in range(len(dims)))
 
 
 def import_tensorrt():
@@ -105,7 +117,9 @@ class TensorRTBackend(InferenceBackend):
                  max_workspace_size: int = 1 << 30, device_id: int = 0,
                  input_shapes: Mapping[str, Sequence[int]] | None = None,
                  verbose: bool = False):
-        self._trt, self._cuda = trt, cuda = import_tensorrt()
+        self._trt, self._cuda = import_tensorrt()
+        import tensorrt as trt
+        cuda = self._cuda
         if not engine_file_path:
             if not model_file_path:
                 raise RuntimeError('set model_file_path (ONNX) and/or engine_file_path')
@@ -113,7 +127,7 @@ class TensorRTBackend(InferenceBackend):
         self.model_file_path, self.engine_file_path = model_file_path, engine_file_path
         self._input_shapes = {k: [int(d) for d in v] for k, v in (input_shapes or {}).items()}
         self._logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.WARNING)
-        self._buffers: dict[str, tuple[object, int]] = {}  # name -> (device memory, bytes)
+        self._buffers: dict[str, tuple[Any, int]] = {}  # name -> (device memory, bytes)
 
         cuda.init()
         self._cuda_context = cuda.Device(int(device_id)).retain_primary_context()
@@ -139,7 +153,7 @@ class TensorRTBackend(InferenceBackend):
         for i in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(i)
             info = TensorInfo(name, tuple(d if d >= 0 else None
-                                          for d in self._engine.get_tensor_shape(name)),
+                                          for d in _dims(self._engine.get_tensor_shape(name))),
                               np.dtype(trt.nptype(self._engine.get_tensor_dtype(name))))
             is_input = self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             (self.inputs if is_input else self.outputs).append(info)
@@ -173,7 +187,8 @@ class TensorRTBackend(InferenceBackend):
         return plan, f'engine built from {onnx_path} ({why}), saved to {self.engine_file_path}'
 
     def _build(self, onnx_bytes: bytes, onnx_path: str, fp16: bool, workspace: int) -> bytes:
-        trt = self._trt
+        import tensorrt as trt
+
         builder = trt.Builder(self._logger)
         flags = 0
         if hasattr(trt.NetworkDefinitionCreationFlag, 'EXPLICIT_BATCH'):  # implicit in TRT 10
@@ -195,14 +210,17 @@ class TensorRTBackend(InferenceBackend):
         if plan is None:
             raise RuntimeError(f'TensorRT failed to build an engine from {onnx_path} (see '
                                f'the TensorRT log above; max_workspace_size={workspace})')
-        return plan
+        return bytes(plan)
 
-    def _profile(self, builder, network):
+    def _profile(self, builder: trt_types.Builder, network: trt_types.INetworkDefinition
+                 ) -> trt_types.IOptimizationProfile | None:
         """One-shape optimisation profile when an input has dynamic dims, else None."""
+        import tensorrt as trt
+
         profile, dynamic, names = builder.create_optimization_profile(), False, []
         for i in range(network.num_inputs):
             tensor = network.get_input(i)
-            dims, given = tuple(tensor.shape), self._input_shapes.get(tensor.name)
+            dims, given = _dims(tensor.shape), self._input_shapes.get(tensor.name)
             names.append(tensor.name)
             if all(d >= 0 for d in dims):
                 continue  # static: the model's own shape wins, input_shapes is ignored
@@ -212,7 +230,8 @@ class TensorRTBackend(InferenceBackend):
             if len(given) != len(dims) or any(d >= 0 and d != g for d, g in zip(dims, given)):
                 raise RuntimeError(f'input_shapes["{tensor.name}"] = {given} does not fit '
                                    f'the model shape {dims}')
-            profile.set_shape(tensor.name, given, given, given)
+            shape = trt.Dims(given)  # min = opt = max
+            profile.set_shape(tensor.name, shape, shape, shape)
             dynamic = True
         unknown = sorted(set(self._input_shapes) - set(names))
         if unknown:
@@ -248,7 +267,7 @@ class TensorRTBackend(InferenceBackend):
                 context.set_tensor_address(info.name, int(memory))
             results = {}
             for info in self.outputs:
-                shape = tuple(context.get_tensor_shape(info.name))
+                shape = _dims(context.get_tensor_shape(info.name))
                 if any(d < 0 for d in shape):
                     raise RuntimeError(f'output "{info.name}" has a data-dependent shape '
                                        f'{shape}, which this backend does not support')
@@ -273,7 +292,7 @@ class TensorRTBackend(InferenceBackend):
             for memory, _ in self._buffers.values():
                 memory.free()
             self._buffers.clear()
-            self._context = self._engine = self._runtime = self._stream = None
+            del self._context, self._engine, self._runtime, self._stream
         finally:
             self._cuda_context.pop()
             self._cuda_context.detach()
