@@ -92,7 +92,8 @@ PIPELINE = (
 
 def started(arguments: Mapping[str, str] | None = None) -> tuple[GraphNode, ...]:
     """The nodes of PIPELINE that these launch arguments start."""
-    values = _values(arguments)
+    values = {a.name: a.default for a in LAUNCH_ARGUMENTS}
+    values.update(arguments or {})
     return tuple(node for node in PIPELINE if node.condition is None
                  or _parameter_text(values[node.condition], bool) == 'true')
 
