@@ -278,6 +278,16 @@ def test_dtype_mismatch_and_unsupported_dtype(trt_pose):
         prepare_inputs({'input': np.zeros((1, 3, 224, 224), bool)}, trt_pose.inputs)
 
 
+def test_uint8_tensors_feed_float_inputs_exactly(trt_pose):
+    pixels = np.arange(3 * 224 * 224, dtype=np.int64).reshape(1, 3, 224, 224) % 256
+    prepared = prepare_inputs({'input': pixels.astype(np.uint8)}, trt_pose.inputs)['input']
+    assert prepared.dtype == np.float32
+    np.testing.assert_array_equal(prepared, pixels.astype(np.float32))
+    # Other integer types are not widened silently.
+    with pytest.raises(ValueError, match='is int16 but model input'):
+        prepare_inputs({'input': pixels.astype(np.int16)}, trt_pose.inputs)
+
+
 # ------------------------------------------------------------ backend selection
 
 # The auto rule with and without OpenVINO: test/test_openvino.py.

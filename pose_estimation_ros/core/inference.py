@@ -148,7 +148,8 @@ def prepare_inputs(tensors: Mapping[str, np.ndarray], model_inputs: Sequence[Ten
     ``mapping``: {message tensor name: binding name} (None: same names); message
     tensors not in it are ignored. ``layout_conversions``: {message tensor name:
     'nchw_to_nhwc' | 'nhwc_to_nchw'} to transpose a 4-D tensor before the checks.
-    Checks names, rank, static dims and dtype; raises ValueError saying what to set.
+    Checks names, rank, static dims and dtype (uint8 tensors feed float inputs: exact);
+    raises ValueError saying what to set.
     """
     mapping = check_mapping(mapping, model_inputs, 'input', layout_conversions)
     by_name = {info.name: info for info in model_inputs}
@@ -172,6 +173,10 @@ def prepare_inputs(tensors: Mapping[str, np.ndarray], model_inputs: Sequence[Ten
             array = np.ascontiguousarray(array.transpose(LAYOUT_CONVERSIONS[conversion]))
         info = by_name[binding]
         _check_shape(tensor_name, array.shape, info)
+        if array.dtype == np.uint8 and np.issubdtype(info.dtype, np.floating):
+            # 8-bit pixels widen exactly: the encoder sends uint8 where the model takes
+            # raw 0..255 values (normalization none), a quarter of float32's bytes.
+            array = array.astype(info.dtype)
         if array.dtype != info.dtype:
             raise ValueError(f'input "{tensor_name}" is {array.dtype} but model input '
                              f'"{binding}" expects {info.dtype}: produce {info.dtype} '
