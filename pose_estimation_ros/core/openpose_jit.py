@@ -1,0 +1,376 @@
+"""Compiled (numba) steps of the OpenPose decoder, each linear in the number of people.
+
+The numpy steps of :class:`~pose_estimation_ros.core.openpose.OpenPoseDecoder` are the
+reference; these compute the same results (tests compare the two on synthetic and real
+maps) in one pass each without per-call numpy overhead, which dominates at the decoder's
+map sizes (46x54 cells). ``AVAILABLE`` is False when numba is not installed: the decoder
+then runs the numpy steps.
+
+Compiled on first use and cached on disk (``cache=True``: a few seconds once per
+installation, then milliseconds to load). The float32/float64 arithmetic follows the
+numpy steps operation by operation; sums may differ from numpy's pairwise summation in
+the last bits.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the numpy reference runs instead
+    numba = None
+
+AVAILABLE = numba is not None
+
+
+def _jit(function):
+    if numba is None:
+        return function
+    return numba.njit(cache=True, nogil=True)(function)
+
+
+@_jit
+def find_peaks(heat, pool, use_pool, threshold, kernel_size, num_parts, work):
+    """Part candidates ``(part, row, col, confidence, starts)`` sorted by part, then by
+    cell (the order of the numpy step); part ``p``'s are ``starts[p]:starts[p + 1]``.
+    ``work``: int64 scratch of at least H * W * parts."""
+    height, width = heat.shape[0], heat.shape[1]
+    r = kernel_size // 2
+    n = 0
+    counts = np.zeros(num_parts + 1, dtype=np.int64)
+    for i in range(height):
+        for j in range(width):
+            for p in range(num_parts):
+                v = heat[i, j, p]
+                if not v > threshold:
+                    continue
+                if use_pool:
+                    peak = v == pool[i, j, p]
+                else:
+                    peak = True
+                    for y in range(max(i - r, 0), min(i + r + 1, height)):
+                        for x in range(max(j - r, 0), min(j + r + 1, width)):
+                            if heat[y, x, p] > v:
+                                peak = False
+                                break
+                        if not peak:
+                            break
+                if peak:
+                    work[n] = (i * width + j) * num_parts + p
+                    counts[p + 1] += 1
+                    n += 1
+    starts = np.cumsum(counts)
+    fill = starts[:num_parts].copy()
+    part = np.empty(n, dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    col = np.empty(n, dtype=np.int64)
+    conf = np.empty(n, dtype=np.float32)
+    for k in range(n):  # counting sort by part, stable
+        flat = work[k]
+        p = flat % num_parts
+        pixel = flat // num_parts
+        at = fill[p]
+        fill[p] += 1
+        part[at] = p
+        row[at] = pixel // width
+        col[at] = pixel % width
+        conf[at] = heat[row[at], col[at], p]
+    return part, row, col, conf, starts
+
+
+@_jit
+def refine_peaks(heat, part, row, col, refine, sigma):
+    """(N, 2) ``x, y`` map coordinates, as ``OpenPoseDecoder.refine_peaks``."""
+    n = part.shape[0]
+    height, width = heat.shape[0], heat.shape[1]
+    xy = np.empty((n, 2), dtype=np.float64)
+    for k in range(n):
+        i, j, p = row[k], col[k], part[k]
+        xy[k, 0] = j + 0.5
+        xy[k, 1] = i + 0.5
+        if not refine:
+            continue
+        c = math.log(max(np.float64(heat[i, j, p]), 1e-6))
+        for axis in range(2):
+            if axis == 0:
+                if not (0 < j < width - 1):
+                    continue
+                lo = math.log(max(np.float64(heat[i, j - 1, p]), 1e-6))
+                hi = math.log(max(np.float64(heat[i, j + 1, p]), 1e-6))
+            else:
+                if not (0 < i < height - 1):
+                    continue
+                lo = math.log(max(np.float64(heat[i - 1, j, p]), 1e-6))
+                hi = math.log(max(np.float64(heat[i + 1, j, p]), 1e-6))
+            curvature = -1.0 / sigma ** 2 if sigma > 0 else lo - 2 * c + hi
+            if curvature < 0:
+                offset = 0.5 * (lo - hi) / curvature
+                xy[k, axis] += min(max(offset, -0.5), 0.5)
+    return xy
+
+
+@_jit
+def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_length,
+                threshold_score, threshold_counter):
+    """Scored edge candidates ``(peak a, peak b, score, edge type)`` passing the
+    thresholds, in the numpy step's order (edge type, then a, then b).
+
+    ``threshold_score`` float32 (numpy compares the float32 products in float32). A pair
+    is dropped as soon as too few of its samples can still count: two people's parts
+    far apart cost a few samples, not all of them.
+    """
+    height, width = pafs.shape[0], pafs.shape[1]
+    steps = t.shape[0]
+    max_fail = steps - (threshold_counter + 1)  # more failures than this: no edge
+    total = 0
+    for e in range(edge_a.shape[0]):
+        total += (part_starts[edge_a[e] + 1] - part_starts[edge_a[e]]) * (
+            part_starts[edge_b[e] + 1] - part_starts[edge_b[e]])
+    out_a = np.empty(total, dtype=np.int64)
+    out_b = np.empty(total, dtype=np.int64)
+    out_score = np.empty(total, dtype=np.float64)
+    out_type = np.empty(total, dtype=np.int64)
+    dots = np.empty(steps, dtype=np.float32)
+    step_x = 1 if width > 1 else 0
+    step_y = 1 if height > 1 else 0
+    max_x0 = np.float32(max(width - 2, 0))
+    max_y0 = np.float32(max(height - 2, 0))
+    hi_x, hi_y = np.float32(width - 1), np.float32(height - 1)
+    zero = np.float32(0.0)
+    n = 0
+    for e in range(edge_a.shape[0]):
+        cx, cy = paf_x[e], paf_y[e]
+        for ia in range(part_starts[edge_a[e]], part_starts[edge_a[e] + 1]):
+            ax = np.float32(xy[ia, 0]) - np.float32(0.5)
+            ay = np.float32(xy[ia, 1]) - np.float32(0.5)
+            for ib in range(part_starts[edge_b[e]], part_starts[edge_b[e] + 1]):
+                dx = xy[ib, 0] - xy[ia, 0]
+                dy = xy[ib, 1] - xy[ia, 1]
+                length = math.sqrt(dx ** 2 + dy ** 2)
+                if not length >= min_length:
+                    continue
+                dx32, dy32 = np.float32(dx), np.float32(dy)
+                len32 = np.float32(length)
+                ux, uy = dx32 / len32, dy32 / len32
+                counter = 0
+                fails = 0
+                for k in range(steps):
+                    sx = min(max(ax + dx32 * t[k], zero), hi_x)
+                    sy = min(max(ay + dy32 * t[k], zero), hi_y)
+                    fx = min(np.float32(math.floor(sx)), max_x0)
+                    fy = min(np.float32(math.floor(sy)), max_y0)
+                    wx, wy = sx - fx, sy - fy
+                    x0, y0 = int(fx), int(fy)
+                    x1, y1 = x0 + step_x, y0 + step_y
+                    v00, v01 = pafs[y0, x0, cx], pafs[y0, x1, cx]
+                    v10, v11 = pafs[y1, x0, cx], pafs[y1, x1, cx]
+                    top = v00 + wx * (v01 - v00)
+                    field_x = top + wy * ((v10 + wx * (v11 - v10)) - top)
+                    v00, v01 = pafs[y0, x0, cy], pafs[y0, x1, cy]
+                    v10, v11 = pafs[y1, x0, cy], pafs[y1, x1, cy]
+                    top = v00 + wx * (v01 - v00)
+                    field_y = top + wy * ((v10 + wx * (v11 - v10)) - top)
+                    dot = field_x * ux + field_y * uy
+                    dots[k] = dot
+                    if dot > threshold_score:
+                        counter += 1
+                    else:
+                        fails += 1
+                        if fails > max_fail:
+                            break
+                if counter <= threshold_counter:
+                    continue
+                total32 = np.float32(0.0)
+                for k in range(steps):
+                    total32 += dots[k]
+                mean = np.float64(np.float32(np.float64(total32) / steps))
+                score = mean + min(0.5 * height / length - 1.0, 0.0)
+                if not score > 0:
+                    continue
+                out_a[n], out_b[n], out_score[n], out_type[n] = ia, ib, score, e
+                n += 1
+    return out_a[:n], out_b[:n], out_score[:n], out_type[:n]
+
+
+@_jit
+def greedy(ea, eb, rank, etype, num_peaks, num_types):
+    """Sequential greedy one-to-one matching per edge type by decreasing ``rank``
+    (ties: lower index first); the kept indices, best first."""
+    order = np.argsort(-rank, kind='mergesort')
+    used_a = np.zeros(num_types * num_peaks, dtype=np.bool_)
+    used_b = np.zeros(num_types * num_peaks, dtype=np.bool_)
+    keep = np.empty(order.shape[0], dtype=np.int64)
+    n = 0
+    for c in order:
+        ka = etype[c] * num_peaks + ea[c]
+        kb = etype[c] * num_peaks + eb[c]
+        if used_a[ka] or used_b[kb]:
+            continue
+        used_a[ka] = True
+        used_b[kb] = True
+        keep[n] = c
+        n += 1
+    return keep[:n]
+
+
+@_jit
+def _root(parent, g):
+    while parent[g] != g:
+        parent[g] = parent[parent[g]]
+        g = parent[g]
+    return g
+
+
+@_jit
+def assemble(part, ea, eb, num_peaks):
+    """Groups from matched edges taken in order (``OpenPoseDecoder.assemble`` before
+    split merging): ``(peak group, edge group)``, -1 for none / a dropped edge. Groups
+    are numbered in creation order; a merged group keeps the number of the larger one
+    (the first one's on a tie), as the numpy step keeps its list position."""
+    n_edges = ea.shape[0]
+    owner = np.full(num_peaks, -1, dtype=np.int64)
+    parent = np.empty(n_edges, dtype=np.int64)
+    size = np.zeros(n_edges, dtype=np.int64)
+    mask = np.zeros(n_edges, dtype=np.int64)
+    edge_group = np.full(n_edges, -1, dtype=np.int64)
+    groups = 0
+    for c in range(n_edges):
+        a, b = ea[c], eb[c]
+        ga = _root(parent, owner[a]) if owner[a] >= 0 else -1
+        gb = _root(parent, owner[b]) if owner[b] >= 0 else -1
+        if ga < 0 and gb < 0:
+            g = groups
+            groups += 1
+            parent[g] = g
+            owner[a] = owner[b] = g
+            size[g] = 2
+            mask[g] = (np.int64(1) << part[a]) | (np.int64(1) << part[b])
+        elif ga < 0 or gb < 0:
+            g, new = (ga, b) if gb < 0 else (gb, a)
+            bit = np.int64(1) << part[new]
+            if mask[g] & bit:
+                continue
+            owner[new] = g
+            size[g] += 1
+            mask[g] |= bit
+        elif ga != gb:
+            if mask[ga] & mask[gb]:
+                continue
+            if size[ga] < size[gb]:
+                ga, gb = gb, ga
+            parent[gb] = ga
+            size[ga] += size[gb]
+            mask[ga] |= mask[gb]
+            g = ga
+        else:
+            g = ga
+        edge_group[c] = g
+    peak_group = np.full(num_peaks, -1, dtype=np.int64)
+    for k in range(num_peaks):
+        if owner[k] >= 0:
+            peak_group[k] = _root(parent, owner[k])
+    for c in range(n_edges):
+        if edge_group[c] >= 0:
+            edge_group[c] = _root(parent, edge_group[c])
+    return peak_group, edge_group
+
+
+@_jit
+def merge_splits(peak_group, edge_group, part, part_starts, row, conf, xy, ea, eb, etype,
+                 num_parts, threshold):
+    """Split-graph merging of ``OpenPoseDecoder._merge_splits``, in place on the group
+    and edge arrays. Pairs of groups are found from pairs of same-part candidates
+    closer than ``threshold`` (a row window over the part's candidates, which are sorted
+    by row): no all-groups-against-all-groups table."""
+    num_peaks = part.shape[0]
+    num_groups = 0
+    for k in range(num_peaks):
+        num_groups = max(num_groups, peak_group[k] + 1)
+    slot = np.full((num_groups, num_parts), -1, dtype=np.int64)
+    max_rows = threshold + 1.0  # refined offsets are within half a cell
+    while True:
+        slot[:] = -1
+        for k in range(num_peaks):
+            if peak_group[k] >= 0:
+                slot[peak_group[k], part[k]] = k
+        # Candidate group pairs from close same-part candidates of two groups.
+        pairs = []
+        for p in range(num_parts):
+            for k1 in range(part_starts[p], part_starts[p + 1]):
+                g1 = peak_group[k1]
+                if g1 < 0:
+                    continue
+                for k2 in range(k1 + 1, part_starts[p + 1]):
+                    if row[k2] - row[k1] > max_rows:
+                        break
+                    g2 = peak_group[k2]
+                    if g2 < 0 or g2 == g1:
+                        continue
+                    dx = xy[k1, 0] - xy[k2, 0]
+                    dy = xy[k1, 1] - xy[k2, 1]
+                    if math.sqrt(dx ** 2 + dy ** 2) < threshold:
+                        pairs.append((min(g1, g2), max(g1, g2)))
+        if len(pairs) == 0:
+            break
+        keys = np.empty(len(pairs), dtype=np.int64)
+        for q in range(len(pairs)):
+            keys[q] = pairs[q][0] * num_groups + pairs[q][1]
+        keys = np.unique(keys)  # sorted: ties below stay in (i, j) order
+        split = np.empty(keys.shape[0], dtype=np.float64)
+        for q in range(keys.shape[0]):
+            gi, gj = keys[q] // num_groups, keys[q] % num_groups
+            total = 0.0
+            for p in range(num_parts):
+                k1, k2 = slot[gi, p], slot[gj, p]
+                if k1 >= 0 and k2 >= 0:
+                    dx = xy[k1, 0] - xy[k2, 0]
+                    dy = xy[k1, 1] - xy[k2, 1]
+                    total += math.sqrt(dx ** 2 + dy ** 2)
+            split[q] = total
+        order = np.argsort(split, kind='mergesort')
+        done = np.zeros(num_groups, dtype=np.bool_)
+        remap = np.arange(num_peaks)
+        merged = False
+        for q in order:
+            if not split[q] < threshold:
+                continue
+            gi, gj = keys[q] // num_groups, keys[q] % num_groups
+            if done[gi] or done[gj]:
+                continue
+            done[gi] = done[gj] = True
+            merged = True
+            for p in range(num_parts):
+                k1, k2 = slot[gi, p], slot[gj, p]
+                if k2 < 0:
+                    continue
+                if k1 < 0:
+                    peak_group[k2] = gi
+                elif conf[k2] > conf[k1]:  # the more confident stays (tie: the first)
+                    peak_group[k2] = gi
+                    peak_group[k1] = -1
+                    remap[k1] = k2
+                else:
+                    peak_group[k2] = -1
+                    remap[k2] = k1
+        if not merged:
+            break
+        for c in range(ea.shape[0]):
+            if edge_group[c] >= 0:
+                edge_group[c] = peak_group[remap[ea[c]]]
+                ea[c] = remap[ea[c]]
+                eb[c] = remap[eb[c]]
+        # One edge per (type, a, b): keep the best ranked (lowest index).
+        keys_e = np.empty(ea.shape[0], dtype=np.int64)
+        for c in range(ea.shape[0]):
+            lo, hi = min(ea[c], eb[c]), max(ea[c], eb[c])
+            keys_e[c] = (etype[c] * num_peaks + lo) * num_peaks + hi
+        order_e = np.argsort(keys_e, kind='mergesort')
+        previous = -1
+        for c in order_e:
+            if edge_group[c] < 0:
+                continue
+            if keys_e[c] == previous:
+                edge_group[c] = -1
+            previous = keys_e[c]
