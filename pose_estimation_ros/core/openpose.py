@@ -410,7 +410,8 @@ class OpenPoseDecoder:
         ea, eb, score, etype = jit.score_edges(
             pafs, starts, self._edge_a, self._edge_b, self._paf_x, self._paf_y, xy, self._t,
             float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
-            int(p.threshold_edge_sampling_counter))
+            int(p.threshold_edge_sampling_counter), self._buffer('mask', heat.shape[:2], bool),
+            self._buffer('cell', heat.shape[:2], bool))
         if len(score):
             rank = self._rank(ea, eb, score, conf)
             if p.matching == 'hungarian':

@@ -28,7 +28,7 @@ AVAILABLE = numba is not None
 def _jit(function):
     if numba is None:
         return function
-    return numba.njit(cache=True, nogil=True)(function)
+    return numba.njit(cache=True, nogil=True, boundscheck=False)(function)
 
 
 @_jit
@@ -111,15 +111,40 @@ def refine_peaks(heat, part, row, col, refine, sigma):
     return xy
 
 
+# Edge types with more candidate pairs than this get a support mask (below) first.
+MASK_MIN_PAIRS = 256
+
+
+@_jit
+def _support_mask(pafs, cx, cy, threshold, mask, cell):
+    """``mask[y0, x0]``: a PAF sample interpolated in the 2x2 block at (y0, x0) can give
+    a dot product above ``threshold`` (some corner has max(|x|, |y|) * sqrt(2) above it,
+    with a margin for float32 rounding); no sample elsewhere can."""
+    height, width = pafs.shape[0], pafs.shape[1]
+    limit = threshold / (math.sqrt(2.0) * (1.0 + 1e-4))
+    for y in range(height):
+        for x in range(width):
+            cell[y, x] = max(abs(pafs[y, x, cx]), abs(pafs[y, x, cy])) > limit
+    step_x = 1 if width > 1 else 0
+    step_y = 1 if height > 1 else 0
+    for y in range(height - step_y):
+        for x in range(width - step_x):
+            mask[y, x] = cell[y, x] or cell[y, x + step_x] or cell[y + step_y, x] or \
+                cell[y + step_y, x + step_x]
+
+
 @_jit
 def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_length,
-                threshold_score, threshold_counter):
+                threshold_score, threshold_counter, mask, cell):
     """Scored edge candidates ``(peak a, peak b, score, edge type)`` passing the
     thresholds, in the numpy step's order (edge type, then a, then b).
 
     ``threshold_score`` float32 (numpy compares the float32 products in float32). A pair
-    is dropped as soon as too few of its samples can still count: two people's parts
-    far apart cost a few samples, not all of them.
+    is dropped as soon as too few of its samples can still count. For edge types with
+    many pairs (crowds), a support mask of the PAF (:func:`_support_mask`, one pass over
+    the map) rejects most wrong pairs (two people's parts far apart) from a few look-ups
+    before any interpolation; exact, as no sample outside the mask can count.
+    ``mask``/``cell``: (H, W) bool scratch.
     """
     height, width = pafs.shape[0], pafs.shape[1]
     steps = t.shape[0]
@@ -135,23 +160,40 @@ def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_leng
     dots = np.empty(steps, dtype=np.float32)
     step_x = 1 if width > 1 else 0
     step_y = 1 if height > 1 else 0
-    max_x0 = np.float32(max(width - 2, 0))
-    max_y0 = np.float32(max(height - 2, 0))
+    max_x0, max_y0 = max(width - 2, 0), max(height - 2, 0)
     hi_x, hi_y = np.float32(width - 1), np.float32(height - 1)
     zero = np.float32(0.0)
+    flat_mask = mask.reshape(-1)
     n = 0
     for e in range(edge_a.shape[0]):
         cx, cy = paf_x[e], paf_y[e]
-        for ia in range(part_starts[edge_a[e]], part_starts[edge_a[e] + 1]):
+        a0, a1 = part_starts[edge_a[e]], part_starts[edge_a[e] + 1]
+        b0, b1 = part_starts[edge_b[e]], part_starts[edge_b[e] + 1]
+        masked = threshold_score >= 0 and (a1 - a0) * (b1 - b0) > MASK_MIN_PAIRS
+        if masked:
+            _support_mask(pafs, cx, cy, threshold_score, mask, cell)
+        for ia in range(a0, a1):
             ax = np.float32(xy[ia, 0]) - np.float32(0.5)
             ay = np.float32(xy[ia, 1]) - np.float32(0.5)
-            for ib in range(part_starts[edge_b[e]], part_starts[edge_b[e] + 1]):
+            for ib in range(b0, b1):
                 dx = xy[ib, 0] - xy[ia, 0]
                 dy = xy[ib, 1] - xy[ia, 1]
+                dx32, dy32 = np.float32(dx), np.float32(dy)
+                if masked:
+                    fails = 0
+                    for k in range(steps):
+                        # Samples are clipped to >= 0: int() is floor().
+                        x0 = min(int(min(max(ax + dx32 * t[k], zero), hi_x)), max_x0)
+                        y0 = min(int(min(max(ay + dy32 * t[k], zero), hi_y)), max_y0)
+                        if not flat_mask[y0 * width + x0]:
+                            fails += 1
+                            if fails > max_fail:
+                                break
+                    if fails > max_fail:
+                        continue
                 length = math.sqrt(dx ** 2 + dy ** 2)
                 if not length >= min_length:
                     continue
-                dx32, dy32 = np.float32(dx), np.float32(dy)
                 len32 = np.float32(length)
                 ux, uy = dx32 / len32, dy32 / len32
                 counter = 0
@@ -159,10 +201,9 @@ def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_leng
                 for k in range(steps):
                     sx = min(max(ax + dx32 * t[k], zero), hi_x)
                     sy = min(max(ay + dy32 * t[k], zero), hi_y)
-                    fx = min(np.float32(math.floor(sx)), max_x0)
-                    fy = min(np.float32(math.floor(sy)), max_y0)
-                    wx, wy = sx - fx, sy - fy
-                    x0, y0 = int(fx), int(fy)
+                    x0 = min(int(sx), max_x0)
+                    y0 = min(int(sy), max_y0)
+                    wx, wy = sx - np.float32(x0), sy - np.float32(y0)
                     x1, y1 = x0 + step_x, y0 + step_y
                     v00, v01 = pafs[y0, x0, cx], pafs[y0, x1, cx]
                     v10, v11 = pafs[y1, x0, cx], pafs[y1, x1, cx]
