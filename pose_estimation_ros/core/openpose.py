@@ -400,32 +400,38 @@ class OpenPoseDecoder:
         if heat.dtype != np.float32:
             heat = heat.astype(np.float32)
         pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
-        work = self._buffer('peaks', (heat.shape[0] * heat.shape[1] * self._num_parts,),
-                            np.int64)
-        part, row, col, conf, starts = jit.find_peaks(
-            heat, pool, maxpool is not None, np.float32(p.threshold_heatmap),
-            p.nms_kernel_size, self._num_parts, work)
-        xy = jit.refine_peaks(heat, part, row, col, bool(p.refine_parts_coordinates),
-                              float(p.refine_peak_sigma))
-        ea, eb, score, etype = jit.score_edges(
-            pafs, starts, self._edge_a, self._edge_b, self._paf_x, self._paf_y, xy, self._t,
-            float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
-            int(p.threshold_edge_sampling_counter), self._buffer('mask', heat.shape[:2], bool),
-            self._buffer('cell', heat.shape[:2], bool))
+        shape = heat.shape
+        work = self._buffer('peaks', (shape[0] * shape[1] * self._num_parts,), np.int64)
+        peak_args = (heat, pool, maxpool is not None, np.float32(p.threshold_heatmap),
+                     p.nms_kernel_size, self._num_parts, work)
+        refine_args = (bool(p.refine_parts_coordinates), float(p.refine_peak_sigma))
+        edge_args = (self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
+                     float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
+                     int(p.threshold_edge_sampling_counter),
+                     self._buffer('mask', shape[:2], bool), self._buffer('cell', shape[:2], bool))
+        weight = float(p.part_confidence_weight)
+        if p.matching == 'greedy':
+            part, conf, xy, *people = jit.decode_greedy(
+                heat, pool, peak_args[2], pafs, *peak_args[3:], *refine_args, *edge_args,
+                weight, float(p.threshold_split_score), p.threshold_part_counter,
+                float(p.threshold_object_score))
+            return self._people(people, part, conf, xy, shape, geometry)
+        part, row, col, conf, starts = jit.find_peaks(*peak_args)
+        xy = jit.refine_peaks(heat, part, row, col, *refine_args)
+        ea, eb, score, etype = jit.score_edges(pafs, starts, edge_args[0], edge_args[1],
+                                               edge_args[2], edge_args[3], xy,
+                                               *edge_args[4:])
         if len(score):
-            rank = self._rank(ea, eb, score, conf)
-            if p.matching == 'hungarian':
-                keep = _hungarian(ea, eb, rank, etype)
-                keep = keep[np.argsort(-rank[keep], kind='stable')]
-            else:
-                keep = jit.greedy(ea, eb, rank, etype, len(part), len(self._edge_a))
+            rank = jit.rank_edges(ea, eb, score, conf, weight)
+            keep = _hungarian(ea, eb, rank, etype)
+            keep = keep[np.argsort(-rank[keep], kind='stable')]
             ea, eb, score, etype = ea[keep], eb[keep], score[keep], etype[keep]
         peak_group, edge_group = jit.assemble(part, ea, eb, len(part))
         if len(ea) > 1 and p.threshold_split_score > 0:
             jit.merge_splits(peak_group, edge_group, part, starts, row, conf, xy, ea, eb,
                              etype, self._num_parts, float(p.threshold_split_score))
         return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
-                                 heat.shape, geometry)
+                                 shape, geometry)
 
     # ------------------------------------------------------------------ steps
     def _check_maps(self, heatmaps, pafs, maxpool):
@@ -675,28 +681,22 @@ class OpenPoseDecoder:
         """Filter groups (step 6) into people in output pixels (step 7), best first.
 
         ``peak_group``/``edge_group``: group number of each candidate / matched edge (-1:
-        none); groups come out in that number's order among equal scores.
+        none); among equal scores, people come in group number order.
         """
         p = self.params
-        members = np.flatnonzero(peak_group >= 0)
-        if len(members) == 0:
+        collect = openpose_jit.collect_people if self.compiled else _collect_people
+        people = collect(peak_group, edge_group, part, conf, score, etype,
+                         len(self._edge_a), p.threshold_part_counter,
+                         float(p.threshold_object_score))
+        return self._people(people, part, conf, xy, shape, geometry)
+
+    def _people(self, people, part, conf, xy, shape, geometry) -> list[Person]:
+        """:class:`Person` objects from :func:`_collect_people`'s arrays, in output
+        pixels (step 7)."""
+        p = self.params
+        members, bounds, scores, types, type_bounds = people
+        if len(scores) == 0:
             return []
-        ids, inverse = np.unique(peak_group[members], return_inverse=True)
-        num = len(ids)
-        # Grouped members; within a group by candidate index, i.e. by part.
-        order = np.argsort(inverse, kind='stable')
-        members, member_group = members[order], inverse.ravel()[order]
-        counts = np.bincount(member_group, minlength=num)
-        live = np.flatnonzero(edge_group >= 0)
-        edge_of = np.searchsorted(ids, edge_group[live])
-        total = np.bincount(member_group, weights=conf[members], minlength=num) + \
-            np.bincount(edge_of, weights=score[live], minlength=num)
-        person_score = total / counts
-        kept = np.flatnonzero((counts >= p.threshold_part_counter) &
-                              (person_score >= p.threshold_object_score))
-        if len(kept) == 0:
-            return []
-        kept = kept[np.argsort(-person_score[kept], kind='stable')]
         height, width = shape[:2]
         member_xy = xy[members]
         if p.output_scale is not None:
@@ -709,22 +709,48 @@ class OpenPoseDecoder:
         keypoints[:, 0] = part[members]
         keypoints[:, 1:3] = member_xy
         keypoints[:, 3] = conf[members]
-        bounds = np.zeros(num + 1, dtype=np.int64)
-        np.cumsum(counts, out=bounds[1:])
         lo = np.minimum.reduceat(member_xy, bounds[:-1]).tolist()
         hi = np.maximum.reduceat(member_xy, bounds[:-1]).tolist()
-        # Edge types used by each group: unique (group, type) keys.
-        num_types = len(self._edge_a)
-        keys = np.unique(edge_of * num_types + etype[live])
-        edge_bounds = np.searchsorted(keys // num_types, np.arange(num + 1))
-        types = keys % num_types
-        people = []
-        for g in kept.tolist():
-            people.append(Person(keypoints[bounds[g]:bounds[g + 1]],
-                                 types[edge_bounds[g]:edge_bounds[g + 1]],
-                                 float(person_score[g]),
-                                 (lo[g][0], lo[g][1], hi[g][0], hi[g][1])))
-        return people
+        b, tb = bounds.tolist(), type_bounds.tolist()
+        return [Person(keypoints[b[q]:b[q + 1]], types[tb[q]:tb[q + 1]], score_q,
+                       (lo[q][0], lo[q][1], hi[q][0], hi[q][1]))
+                for q, score_q in enumerate(scores.tolist())]
+
+
+def _collect_people(peak_group, edge_group, part, conf, score, etype, num_types, min_parts,
+                    min_score):
+    """The people among the groups (at least ``min_parts`` parts, score at least
+    ``min_score``), best first (ties: group number order): ``(members, bounds, scores,
+    edge types, type bounds)``; person ``q``'s candidates are ``members[bounds[q]:bounds[q
+    + 1]]`` sorted by part, the edge types it uses ``types[type_bounds[q]:...]`` sorted."""
+    members = np.flatnonzero(peak_group >= 0)
+    ids, inverse = np.unique(peak_group[members], return_inverse=True)
+    num = len(ids)
+    # Grouped members; within a group by candidate index, i.e. by part.
+    order = np.argsort(inverse, kind='stable')
+    members, member_group = members[order], inverse.ravel()[order]
+    counts = np.bincount(member_group, minlength=num)
+    live = np.flatnonzero(edge_group >= 0)
+    edge_of = np.searchsorted(ids, edge_group[live])
+    total = np.bincount(member_group, weights=conf[members], minlength=num) + \
+        np.bincount(edge_of, weights=score[live], minlength=num)
+    person_score = total / np.maximum(counts, 1)
+    kept = np.flatnonzero((counts >= min_parts) & (person_score >= min_score))
+    kept = kept[np.argsort(-person_score[kept], kind='stable')]
+    starts = np.zeros(num + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    keys = np.unique(edge_of * num_types + etype[live])
+    type_starts = np.searchsorted(keys // num_types, np.arange(num + 1))
+    pick = [np.arange(starts[g], starts[g + 1]) for g in kept]
+    pick_types = [np.arange(type_starts[g], type_starts[g + 1]) for g in kept]
+    bounds = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum(counts[kept], out=bounds[1:])
+    type_bounds = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in pick_types], out=type_bounds[1:])
+    empty = np.zeros(0, dtype=np.int64)
+    return (members[np.concatenate(pick)] if pick else empty, bounds, person_score[kept],
+            (keys % num_types)[np.concatenate(pick_types)] if pick_types else empty,
+            type_bounds)
 
 
 def _no_edges():

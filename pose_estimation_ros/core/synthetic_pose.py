@@ -154,4 +154,6 @@ def crowd(count: int, height: int = 46, width: int = 54, *, seed: int = 0):
         x = (c + 0.5) * cell_w + 0.3
         y = r * cell_h + cell_h / 2 - 0.07 * person_height + 0.3
         people.append(skeleton(x, y, person_height, jitter=0.1 * person_height / 8, rng=rng))
-    return people, render_mobilenet_thin(people, height, width, sigma=min(1.0, person_height / 10))
+    # Peaks and limbs as wide as the people are small (a network sees small people so).
+    scale = min(1.0, person_height / 10)
+    return people, render_mobilenet_thin(people, height, width, sigma=scale, limb_width=scale)
