@@ -214,18 +214,18 @@ def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` resized to ``width`` x ``height`` with OpenCV, without aliasing.
 
     INTER_AREA (each target pixel the average of the source pixels it covers) when
-    shrinking on both axes by a factor of 2 or more on one of them: bilinear sampling
-    would skip source pixels there. INTER_LINEAR otherwise: below a factor of 2 its two
-    taps per axis cover every source pixel, at a tenth of INTER_AREA's cost at
-    fractional factors (960x540 -> 656x368: 0.3 ms instead of 2.6 ms of CPU, keypoint
-    AP unchanged on both COCO sets). Both map pixel centres alike (``ImageGeometry``).
+    shrinking on both axes, INTER_LINEAR otherwise. INTER_AREA costs about 2.5 ms of CPU
+    for 960x540 -> 432x368 where INTER_LINEAR costs 0.3 ms, but bilinear sampling loses
+    keypoint AP on coco_val_mini at 432x368 (0.600 instead of 0.604; dev 0.288 instead of
+    0.286, 656x368 unchanged), so the slower one stays. Both map pixel centres alike
+    (``ImageGeometry``).
     """
     h, w = image.shape[:2]
     if (w, h) == (width, height):
         return image
-    area = width <= w and height <= h and (w >= 2 * width or h >= 2 * height)
+    shrink = width <= w and height <= h
     return cv2.resize(image, (width, height),
-                      interpolation=cv2.INTER_AREA if area else cv2.INTER_LINEAR)
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 class ImageEncoder:

@@ -484,6 +484,16 @@ def markdown(results: dict) -> str:
             lines.append(f'| {count} | {r["people_found"]} | ' +
                          ' | '.join(f'{r[n]["median_ms"]:.3f}' for n in names) + ' |')
         lines.append('')
+    msgs = results.get('messages')
+    if msgs:
+        lines += ['| message conversion | median / p90 ms |', '|---|---|']
+        lines += [f'| {name} | {r["median_ms"]:.3f} / {r["p90_ms"]:.3f} |'
+                  for name, r in msgs.items()]
+        lines.append('')
+    if 'ros_graph' in results:
+        r = results['ros_graph']['latency']
+        lines += [f'Image -> Skeleton2DArray through the three nodes over DDS, one image at a '
+                  f'time: {r["median_ms"]:.1f} ms median, {r["p90_ms"]:.1f} ms p90.', '']
     ratios = results.get('targets', [])
     if ratios:
         lines += ['| target | measured | limit | measured / limit | met |', '|---|---|---|---|---|']
