@@ -349,6 +349,12 @@ class OpenPoseDecoder:
         self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
+        if self.compiled:
+            # Load the compiled code now (about a second per process from numba's disk
+            # cache; seconds to compile on the very first run), not on the first frame.
+            maps = np.zeros((4, 4, max(self._num_parts, self._max_paf_channel + 1)),
+                            np.float32)
+            self.decode(maps[:, :, :self._num_parts], maps)
 
     def _buffer(self, name: str, shape, dtype=np.float32) -> np.ndarray:
         # Work arrays kept between calls: fresh ones of this size cost page faults that
