@@ -349,6 +349,7 @@ class OpenPoseDecoder:
         self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
+        self._greedy_args: dict[tuple, tuple] = {}
         if self.compiled:
             # Load the compiled code now (about a second per process from numba's disk
             # cache; seconds to compile on the very first run), not on the first frame.
@@ -407,6 +408,22 @@ class OpenPoseDecoder:
             heat = heat.astype(np.float32)
         pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
         shape = heat.shape
+        if p.matching == 'greedy':
+            args = self._greedy_args.get(shape[:2])
+            if args is None:  # the parameters and scratch arrays for this map size
+                args = self._greedy_args[shape[:2]] = (
+                    np.float32(p.threshold_heatmap), p.nms_kernel_size, self._num_parts,
+                    np.empty(shape[0] * shape[1] * self._num_parts, np.int64),
+                    bool(p.refine_parts_coordinates), float(p.refine_peak_sigma),
+                    self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
+                    float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
+                    int(p.threshold_edge_sampling_counter), np.empty(shape[:2], bool),
+                    np.empty(shape[:2], bool), float(p.part_confidence_weight),
+                    float(p.threshold_split_score), p.threshold_part_counter,
+                    float(p.threshold_object_score))
+            part, conf, xy, *people = jit.decode_greedy(heat, pool, maxpool is not None,
+                                                        pafs, *args)
+            return self._people(people, part, conf, xy, shape, geometry)
         work = self._buffer('peaks', (shape[0] * shape[1] * self._num_parts,), np.int64)
         peak_args = (heat, pool, maxpool is not None, np.float32(p.threshold_heatmap),
                      p.nms_kernel_size, self._num_parts, work)
@@ -416,12 +433,6 @@ class OpenPoseDecoder:
                      int(p.threshold_edge_sampling_counter),
                      self._buffer('mask', shape[:2], bool), self._buffer('cell', shape[:2], bool))
         weight = float(p.part_confidence_weight)
-        if p.matching == 'greedy':
-            part, conf, xy, *people = jit.decode_greedy(
-                heat, pool, peak_args[2], pafs, *peak_args[3:], *refine_args, *edge_args,
-                weight, float(p.threshold_split_score), p.threshold_part_counter,
-                float(p.threshold_object_score))
-            return self._people(people, part, conf, xy, shape, geometry)
         part, row, col, conf, starts = jit.find_peaks(*peak_args)
         xy = jit.refine_peaks(heat, part, row, col, *refine_args)
         ea, eb, score, etype = jit.score_edges(pafs, starts, edge_args[0], edge_args[1],
