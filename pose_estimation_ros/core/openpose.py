@@ -349,7 +349,7 @@ class OpenPoseDecoder:
         self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
-        self._greedy_args: dict[tuple, tuple] = {}
+        self._compiled_args: dict[tuple, tuple] = {}
         if self.compiled:
             # Load the compiled code now (about a second per process from numba's disk
             # cache; seconds to compile on the very first run), not on the first frame.
@@ -408,38 +408,27 @@ class OpenPoseDecoder:
             heat = heat.astype(np.float32)
         pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
         shape = heat.shape
+        args = self._compiled_args.get(shape[:2])
+        if args is None:  # the parameters and scratch arrays for this map size
+            args = self._compiled_args[shape[:2]] = (
+                np.float32(p.threshold_heatmap), p.nms_kernel_size, self._num_parts,
+                np.empty(shape[0] * shape[1] * self._num_parts, np.int64),
+                bool(p.refine_parts_coordinates), float(p.refine_peak_sigma),
+                self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
+                float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
+                int(p.threshold_edge_sampling_counter), np.empty(shape[:2], bool),
+                np.empty(shape[:2], bool), float(p.part_confidence_weight),
+                float(p.threshold_split_score), p.threshold_part_counter,
+                float(p.threshold_object_score))
+        use_pool = maxpool is not None
         if p.matching == 'greedy':
-            args = self._greedy_args.get(shape[:2])
-            if args is None:  # the parameters and scratch arrays for this map size
-                args = self._greedy_args[shape[:2]] = (
-                    np.float32(p.threshold_heatmap), p.nms_kernel_size, self._num_parts,
-                    np.empty(shape[0] * shape[1] * self._num_parts, np.int64),
-                    bool(p.refine_parts_coordinates), float(p.refine_peak_sigma),
-                    self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
-                    float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
-                    int(p.threshold_edge_sampling_counter), np.empty(shape[:2], bool),
-                    np.empty(shape[:2], bool), float(p.part_confidence_weight),
-                    float(p.threshold_split_score), p.threshold_part_counter,
-                    float(p.threshold_object_score))
-            part, conf, xy, *people = jit.decode_greedy(heat, pool, maxpool is not None,
-                                                        pafs, *args)
+            part, conf, xy, *people = jit.decode_greedy(heat, pool, use_pool, pafs, *args)
             return self._people(people, part, conf, xy, shape, geometry)
-        work = self._buffer('peaks', (shape[0] * shape[1] * self._num_parts,), np.int64)
-        peak_args = (heat, pool, maxpool is not None, np.float32(p.threshold_heatmap),
-                     p.nms_kernel_size, self._num_parts, work)
-        refine_args = (bool(p.refine_parts_coordinates), float(p.refine_peak_sigma))
-        edge_args = (self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
-                     float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
-                     int(p.threshold_edge_sampling_counter),
-                     self._buffer('mask', shape[:2], bool), self._buffer('cell', shape[:2], bool))
-        weight = float(p.part_confidence_weight)
-        part, row, col, conf, starts = jit.find_peaks(*peak_args)
-        xy = jit.refine_peaks(heat, part, row, col, *refine_args)
-        ea, eb, score, etype = jit.score_edges(pafs, starts, edge_args[0], edge_args[1],
-                                               edge_args[2], edge_args[3], xy,
-                                               *edge_args[4:])
+        part, row, col, conf, starts = jit.find_peaks(heat, pool, use_pool, *args[:4])
+        xy = jit.refine_peaks(heat, part, row, col, *args[4:6])
+        ea, eb, score, etype = jit.score_edges(pafs, starts, *args[6:10], xy, *args[10:16])
         if len(score):
-            rank = jit.rank_edges(ea, eb, score, conf, weight)
+            rank = jit.rank_edges(ea, eb, score, conf, args[16])
             keep = _hungarian(ea, eb, rank, etype)
             keep = keep[np.argsort(-rank[keep], kind='stable')]
             ea, eb, score, etype = ea[keep], eb[keep], score[keep], etype[keep]
