@@ -148,3 +148,25 @@ def test_implementation_choice():
     labels = [f'p{i}' for i in range(70)]
     assert not OpenPoseDecoder(DecoderParams(labels=labels, edges=[(0, 1)],
                                              edges_paf=[(70, 71)])).compiled
+
+
+def test_same_people_with_nan_cells():
+    """A NaN cell (a broken network output) next to a peak: both implementations drop
+    that peak alike (numpy's max-pool propagates NaN) and decode the rest."""
+    people, h, w = grid_of_people(3, seed=4)
+    out = render_mobilenet_thin(people, h, w)
+    x, y = people[0][1]  # first person's neck
+    out[int(y), int(x) + 1, 1] = np.nan
+    out[int(y) + 3, int(x), 30] = np.nan  # and a PAF cell
+    found = assert_same(DecoderParams(), *maps(out))
+    assert len(found) == 3
+    # The peak search itself, step against step.
+    heat = np.ascontiguousarray(out[:, :, :18])
+    want = OpenPoseDecoder(implementation='numpy').find_peaks(heat)
+    got = openpose_jit.find_peaks(heat, heat, False, np.float32(0.03), 3, 18,
+                                  np.empty(heat.size, np.int64))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    first = min(found, key=lambda p: np.abs(p.dense(18)[0, :2] - people[0][0]).sum())
+    assert 1 not in first.part_ids.tolist()  # its neck peak is gone
+    assert all(1 in p.part_ids.tolist() for p in found if p is not first)

@@ -52,7 +52,7 @@ def find_peaks(heat, pool, use_pool, threshold, kernel_size, num_parts, work):
                     peak = True
                     for y in range(max(i - r, 0), min(i + r + 1, height)):
                         for x in range(max(j - r, 0), min(j + r + 1, width)):
-                            if heat[y, x, p] > v:
+                            if not heat[y, x, p] <= v:  # a NaN neighbour too, as numpy
                                 peak = False
                                 break
                         if not peak:
@@ -111,6 +111,13 @@ def refine_peaks(heat, part, row, col, refine, sigma):
     return xy
 
 
+@_jit
+def _grown(array, capacity):
+    out = np.empty(capacity, dtype=array.dtype)
+    out[:array.shape[0]] = array
+    return out
+
+
 # Edge types with more candidate pairs than this get a support mask (below) first.
 MASK_MIN_PAIRS = 256
 
@@ -153,10 +160,12 @@ def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_leng
     for e in range(edge_a.shape[0]):
         total += (part_starts[edge_a[e] + 1] - part_starts[edge_a[e]]) * (
             part_starts[edge_b[e] + 1] - part_starts[edge_b[e]])
-    out_a = np.empty(total, dtype=np.int64)
-    out_b = np.empty(total, dtype=np.int64)
-    out_score = np.empty(total, dtype=np.float64)
-    out_type = np.empty(total, dtype=np.int64)
+    # Kept edges: grown as needed (noise maps can have millions of pairs, few edges).
+    capacity = min(total, 1024)
+    out_a = np.empty(capacity, dtype=np.int64)
+    out_b = np.empty(capacity, dtype=np.int64)
+    out_score = np.empty(capacity, dtype=np.float64)
+    out_type = np.empty(capacity, dtype=np.int64)
     dots = np.empty(steps, dtype=np.float32)
     channels = pafs.shape[2]
     flat = pafs.reshape(-1)  # C-contiguous: flat offsets, no per-axis index arithmetic
@@ -235,6 +244,12 @@ def score_edges(pafs, part_starts, edge_a, edge_b, paf_x, paf_y, xy, t, min_leng
                 score = mean + min(0.5 * height / length - 1.0, 0.0)
                 if not score > 0:
                     continue
+                if n == capacity:
+                    capacity = max(2 * capacity, 16)
+                    out_a = _grown(out_a, capacity)
+                    out_b = _grown(out_b, capacity)
+                    out_score = _grown(out_score, capacity)
+                    out_type = _grown(out_type, capacity)
                 out_a[n], out_b[n], out_score[n], out_type[n] = ia, ib, score, e
                 n += 1
     return out_a[:n], out_b[:n], out_score[:n], out_type[:n]
