@@ -15,6 +15,7 @@ from pose_estimation_ros.core.encoder import (
     ImageEncoderConfig,
     decode_compressed,
     image_to_array,
+    resize,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
@@ -392,6 +393,43 @@ def test_letterbox_content_at_mapped_points_enlarging_real_crop():
     for row, col in zip(rng.integers(0, 368, 60), rng.integers(x0, x0 + width, 60)):
         x, y = geometry.to_source(col + 0.5, row + 0.5)
         np.testing.assert_allclose(tensor[0, row, col], bilinear(image, x, y), atol=1.01)
+
+
+def test_stretch_content_at_mapped_points_shrinking_real_frame():
+    """Stretched to mobilenet_thin's wide input (1280x720 -> 656x368, two scales below
+    2): each tensor pixel is still the area average of the source pixels it covers."""
+    image = cv2.imread(str(FRAME))
+    tensor, geometry = encoder(network_image_width=656, normalization_type='none',
+                               channel_order='bgr', tensor_layout='nhwc',
+                               keep_aspect_ratio=False).encode(image, 'bgr8')
+    assert geometry.scale_x != geometry.scale_y and 0.5 < geometry.scale_x < 1
+    rng = np.random.default_rng(4)
+    for row, col in zip(rng.integers(0, 368, 60), rng.integers(0, 656, 60)):
+        np.testing.assert_allclose(tensor[0, row, col], area_average(image, geometry, row, col),
+                                   atol=0.51)
+
+
+def test_tensor_from_opencv_lut_equals_table_lookup_per_channel():
+    """The 8-bit path (cvtColor + cv2.LUT into the tensor) gives exactly the values of the
+    per-channel table look-up the other pixel types use, for every layout, order,
+    normalisation and type, letterboxed and stretched."""
+    image = cv2.imread(str(FRAME))
+    for layout in ('nhwc', 'nchw'):
+        for order in ('rgb', 'bgr'):
+            for normalization, dtype in (('none', 'float32'), ('mean_stddev', 'float32'),
+                                         ('unit', 'float64'), ('none', 'uint8')):
+                for keep in (True, False):
+                    enc = encoder(tensor_layout=layout, channel_order=order,
+                                  normalization_type=normalization, data_type=dtype,
+                                  keep_aspect_ratio=keep, padding_value=9)
+                    got, geometry = enc.encode(image, 'bgr8')
+                    resized = resize(image, *geometry.resized_size)
+                    x0, y0 = int(geometry.offset_x), int(geometry.offset_y)
+                    planes = got[0] if layout == 'nchw' else got[0].transpose(2, 0, 1)
+                    lut = enc._lut(np.dtype(np.uint8))
+                    for c, source in enumerate((2, 1, 0) if order == 'rgb' else (0, 1, 2)):
+                        window = planes[c, y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]]
+                        np.testing.assert_array_equal(window, lut[c][resized[:, :, source]])
 
 
 @pytest.mark.parametrize('source_size', [(160, 120), (1280, 720), (300, 500)])

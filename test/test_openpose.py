@@ -10,12 +10,22 @@ from scipy.ndimage import maximum_filter
 from synthetic_pose import (NUM_PARTS, grid_of_people, render_heatmaps, render_mobilenet_thin,
                             render_trt_pose, skeleton, trt_pose_edges_paf)
 
+from pose_estimation_ros.core import openpose_jit
 from pose_estimation_ros.core.geometry import ImageGeometry
 from pose_estimation_ros.core.openpose import (COCO18_EDGES, MATCHING_METHODS, DecoderParams,
                                                OpenPoseDecoder, Person, max_pool,
                                                split_network_outputs, to_hwc)
 
 ALL_EDGES = list(range(len(COCO18_EDGES)))
+
+
+@pytest.fixture(autouse=True, params=['numpy', 'compiled'])
+def implementation(request, monkeypatch):
+    """Every test here runs on the numpy reference and on the compiled steps."""
+    if request.param == 'compiled' and not openpose_jit.AVAILABLE:
+        pytest.fail('numba is missing: the compiled decoder cannot be tested')
+    monkeypatch.setattr(OpenPoseDecoder.__init__, '__defaults__', (None, request.param))
+    return request.param
 # synthetic_pose renders Gaussian peaks of sigma 1 cell: refine with that known width.
 RENDER_SIGMA = 1.0
 

@@ -55,6 +55,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from . import openpose_jit
 from .geometry import ImageGeometry
 from .validation import check_decoder_maps
 
@@ -77,6 +78,9 @@ MOBILENET_THIN_EDGES_PAF: tuple[tuple[int, int], ...] = (
 MATCHING_METHODS = ('greedy', 'hungarian')
 MIN_PEAK_SIGMA = 0.05  # smallest refine_peak_sigma other than 0 (cells)
 LAYOUTS = ('NCHW', 'NHWC')
+# Decoder implementations: the numpy steps (the reference) or the compiled ones
+# (core/openpose_jit.py, numba); auto: compiled when numba is installed.
+IMPLEMENTATIONS = ('auto', 'numpy', 'compiled')
 
 
 def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
@@ -329,21 +333,42 @@ class OpenPoseDecoder:
     """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc).
 
     Keeps work arrays between calls, so one instance must not decode in two threads at
-    once.
+    once. ``implementation``: ``'numpy'`` (the reference steps below), ``'compiled'``
+    (the same steps compiled with numba, :mod:`.openpose_jit`; ImportError without
+    numba) or ``'auto'`` (compiled when numba is installed).
     """
 
-    def __init__(self, params: DecoderParams | None = None):
+    def __init__(self, params: DecoderParams | None = None, implementation: str = 'auto'):
         self.params = (params or DecoderParams()).validate()
         p = self.params
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f'implementation must be one of {list(IMPLEMENTATIONS)}, got '
+                             f'{implementation!r}')
+        if implementation == 'compiled' and not openpose_jit.AVAILABLE:
+            raise ImportError('the compiled decoder needs numba (pip install numba)')
+        # Group bit masks of the compiled assembly are int64.
+        self.compiled = implementation != 'numpy' and openpose_jit.AVAILABLE and \
+            len(p.labels) <= 62
         self._num_parts = len(p.labels)
         edges = np.asarray(p.edges, dtype=np.int64)
         self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
         self._paf_channels = np.asarray(p.edges_paf, dtype=np.int32).T.copy()  # (2, E)
+        self._paf_x = self._paf_channels[0].astype(np.int64)
+        self._paf_y = self._paf_channels[1].astype(np.int64)
         self._max_paf_channel = int(self._paf_channels.max())
         steps = p.edge_sampling_steps
         self._t = (np.arange(steps, dtype=np.float32) + 0.5) / steps
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
+        self._compiled_args: dict[tuple, tuple] = {}
+        if self.compiled:
+            # Load the compiled code now (about a second per process from numba's disk
+            # cache; seconds to compile on the very first run), not on the first frame.
+            # (Maps no smaller than the NMS window: the input checks refuse those.)
+            cells = max(4, self.params.nms_kernel_size)
+            maps = np.zeros((cells, cells, max(self._num_parts, self._max_paf_channel + 1)),
+                            np.float32)
+            self.decode(maps[:, :, :self._num_parts], maps)
 
     def _buffer(self, name: str, shape, dtype=np.float32) -> np.ndarray:
         # Work arrays kept between calls: fresh ones of this size cost page faults that
@@ -374,6 +399,8 @@ class OpenPoseDecoder:
         if geometry is not None:
             geometry.validate()
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
+        if self.compiled:
+            return self._decode_compiled(heat, pafs, maxpool_heatmaps, geometry)
         if not (heat.flags.c_contiguous and heat.dtype == np.float32):
             # One copy of the part channels: the max-pool on a strided view costs more.
             buf = self._buffer('heat', heat.shape)
@@ -384,8 +411,52 @@ class OpenPoseDecoder:
         ea, eb, score, etype = self.score_edges(pafs, part, xy)
         ea, eb, score, etype = self.match_edges(ea, eb, score, etype, conf)
         groups, ea, eb = self.assemble(part, conf, xy, ea, eb, etype)
-        return self._make_people(groups, ea, eb, score, etype, part, conf, xy, heat.shape,
-                                 geometry)
+        peak_group = np.full(len(part), -1, dtype=np.int64)
+        edge_group = np.full(len(ea), -1, dtype=np.int64)
+        for g, (peaks, conns) in enumerate(groups):
+            peak_group[peaks] = g
+            edge_group[conns] = g
+        return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
+                                 heat.shape, geometry)
+
+    def _decode_compiled(self, heat, pafs, maxpool, geometry) -> list[Person]:
+        """The steps of :meth:`decode` compiled (:mod:`.openpose_jit`), same results."""
+        p = self.params
+        jit = openpose_jit
+        if heat.dtype != np.float32:
+            heat = heat.astype(np.float32)
+        pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
+        shape = heat.shape
+        args = self._compiled_args.get(shape[:2])
+        if args is None:  # the parameters and scratch arrays for this map size
+            args = self._compiled_args[shape[:2]] = (
+                np.float32(p.threshold_heatmap), p.nms_kernel_size, self._num_parts,
+                np.empty(shape[0] * shape[1] * self._num_parts, np.int64),
+                bool(p.refine_parts_coordinates), float(p.refine_peak_sigma),
+                self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
+                float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
+                int(p.threshold_edge_sampling_counter), np.empty(shape[:2], bool),
+                np.empty(shape[:2], bool), float(p.part_confidence_weight),
+                float(p.threshold_split_score), p.threshold_part_counter,
+                float(p.threshold_object_score))
+        use_pool = maxpool is not None
+        if p.matching == 'greedy':
+            part, conf, xy, *people = jit.decode_greedy(heat, pool, use_pool, pafs, *args)
+            return self._people(people, part, conf, xy, shape, geometry)
+        part, row, col, conf, starts = jit.find_peaks(heat, pool, use_pool, *args[:4])
+        xy = jit.refine_peaks(heat, part, row, col, *args[4:6])
+        ea, eb, score, etype = jit.score_edges(pafs, starts, *args[6:10], xy, *args[10:16])
+        if len(score):
+            rank = jit.rank_edges(ea, eb, score, conf, args[16])
+            keep = _hungarian(ea, eb, rank, etype)
+            keep = keep[np.argsort(-rank[keep], kind='stable')]
+            ea, eb, score, etype = ea[keep], eb[keep], score[keep], etype[keep]
+        peak_group, edge_group = jit.assemble(part, ea, eb, len(part))
+        if len(ea) > 1 and p.threshold_split_score > 0:
+            jit.merge_splits(peak_group, edge_group, part, starts, row, conf, xy, ea, eb,
+                             etype, self._num_parts, float(p.threshold_split_score))
+        return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
+                                 shape, geometry)
 
     # ------------------------------------------------------------------ steps
     def _check_maps(self, heatmaps, pafs, maxpool):
@@ -531,16 +602,19 @@ class OpenPoseDecoder:
         """
         if len(score) == 0:
             return ea, eb, score, etype
-        rank = score
-        weight = self.params.part_confidence_weight
-        if conf is not None and weight > 0:
-            rank = score + weight * np.minimum(conf[ea], conf[eb]).astype(np.float64)
+        rank = self._rank(ea, eb, score, conf)
         if self.params.matching == 'hungarian':
             keep = _hungarian(ea, eb, rank, etype)
         else:
             keep = _greedy(ea, eb, rank, etype)
         keep = keep[np.argsort(-rank[keep], kind='stable')]
         return ea[keep], eb[keep], score[keep], etype[keep]
+
+    def _rank(self, ea, eb, score, conf):
+        weight = self.params.part_confidence_weight
+        if conf is None or weight <= 0:
+            return score
+        return score + weight * np.minimum(conf[ea], conf[eb]).astype(np.float64)
 
     def assemble(self, part, conf, xy, ea, eb, etype):
         """Group matched edges (best first) into people (step 6, before filtering).
@@ -627,39 +701,83 @@ class OpenPoseDecoder:
             groups = [g for g in groups if g is not None]
         return groups, ea, eb
 
-    def _make_people(self, groups, ea, eb, score, etype, part, conf, xy, shape, geometry):
-        """Filter groups (step 6) into people in output pixels (step 8), best first."""
+    def _make_people(self, peak_group, edge_group, score, etype, part, conf, xy, shape,
+                     geometry):
+        """Filter groups (step 6) into people in output pixels (step 7), best first.
+
+        ``peak_group``/``edge_group``: group number of each candidate / matched edge (-1:
+        none); among equal scores, people come in group number order.
+        """
         p = self.params
+        collect = openpose_jit.collect_people if self.compiled else _collect_people
+        people = collect(peak_group, edge_group, part, conf, score, etype,
+                         len(self._edge_a), p.threshold_part_counter,
+                         float(p.threshold_object_score))
+        return self._people(people, part, conf, xy, shape, geometry)
+
+    def _people(self, people, part, conf, xy, shape, geometry) -> list[Person]:
+        """:class:`Person` objects from :func:`_collect_people`'s arrays, in output
+        pixels (step 7)."""
+        p = self.params
+        members, bounds, scores, types, type_bounds = people
+        if len(scores) == 0:
+            return []
         height, width = shape[:2]
+        member_xy = xy[members]
         if p.output_scale is not None:
-            out_xy = xy * np.asarray(p.output_scale, dtype=np.float64)
+            member_xy = member_xy * np.asarray(p.output_scale, dtype=np.float64)
         elif geometry is not None:
-            x, y = geometry.to_source(xy[:, 0] * (geometry.input_width / width),
-                                      xy[:, 1] * (geometry.input_height / height))
+            x, y = geometry.to_source(member_xy[:, 0] * (geometry.input_width / width),
+                                      member_xy[:, 1] * (geometry.input_height / height))
             # Peaks in the letterbox padding would land off the image: keep them on it.
-            out_xy = np.stack([np.clip(x, 0, geometry.source_width),
-                               np.clip(y, 0, geometry.source_height)], axis=1)
-        else:
-            out_xy = xy
-        people = []
-        for peaks, conns in groups:
-            n = len(peaks)
-            if n < p.threshold_part_counter:
-                continue
-            total = float(conf[peaks].sum()) + float(score[conns].sum())
-            if total / n < p.threshold_object_score:
-                continue
-            peaks = peaks[np.argsort(part[peaks], kind='stable')]
-            pts = out_xy[peaks]
-            keypoints = np.empty((n, 4))
-            keypoints[:, 0] = part[peaks]
-            keypoints[:, 1:3] = pts
-            keypoints[:, 3] = conf[peaks]
-            lo, hi = pts.min(axis=0), pts.max(axis=0)
-            people.append(Person(keypoints, np.unique(etype[conns]), total / n,
-                                 (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))))
-        people.sort(key=lambda person: -person.score)
-        return people
+            member_xy = np.stack([np.clip(x, 0, geometry.source_width),
+                                  np.clip(y, 0, geometry.source_height)], axis=1)
+        keypoints = np.empty((len(members), 4))
+        keypoints[:, 0] = part[members]
+        keypoints[:, 1:3] = member_xy
+        keypoints[:, 3] = conf[members]
+        lo = np.minimum.reduceat(member_xy, bounds[:-1]).tolist()
+        hi = np.maximum.reduceat(member_xy, bounds[:-1]).tolist()
+        b, tb = bounds.tolist(), type_bounds.tolist()
+        return [Person(keypoints[b[q]:b[q + 1]], types[tb[q]:tb[q + 1]], score_q,
+                       (lo[q][0], lo[q][1], hi[q][0], hi[q][1]))
+                for q, score_q in enumerate(scores.tolist())]
+
+
+def _collect_people(peak_group, edge_group, part, conf, score, etype, num_types, min_parts,
+                    min_score):
+    """The people among the groups (at least ``min_parts`` parts, score at least
+    ``min_score``), best first (ties: group number order): ``(members, bounds, scores,
+    edge types, type bounds)``; person ``q``'s candidates are ``members[bounds[q]:bounds[q
+    + 1]]`` sorted by part, the edge types it uses ``types[type_bounds[q]:...]`` sorted."""
+    members = np.flatnonzero(peak_group >= 0)
+    ids, inverse = np.unique(peak_group[members], return_inverse=True)
+    num = len(ids)
+    # Grouped members; within a group by candidate index, i.e. by part.
+    order = np.argsort(inverse, kind='stable')
+    members, member_group = members[order], inverse.ravel()[order]
+    counts = np.bincount(member_group, minlength=num)
+    live = np.flatnonzero(edge_group >= 0)
+    edge_of = np.searchsorted(ids, edge_group[live])
+    total = np.bincount(member_group, weights=conf[members], minlength=num) + \
+        np.bincount(edge_of, weights=score[live], minlength=num)
+    person_score = total / np.maximum(counts, 1)
+    kept = np.flatnonzero((counts >= min_parts) & (person_score >= min_score))
+    kept = kept[np.argsort(-person_score[kept], kind='stable')]
+    starts = np.zeros(num + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    keys = np.unique(edge_of * num_types + etype[live])
+    type_starts = np.searchsorted(keys // num_types, np.arange(num + 1))
+    pick = [np.arange(starts[g], starts[g + 1]) for g in kept]
+    pick_types = [np.arange(type_starts[g], type_starts[g + 1]) for g in kept]
+    bounds = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum(counts[kept], out=bounds[1:])
+    type_bounds = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in pick_types], out=type_bounds[1:])
+    empty = np.zeros(0, dtype=np.int64)
+    return (members[np.concatenate(pick)] if pick else empty, bounds, person_score[kept],
+            (keys % num_types)[np.concatenate(pick_types)] if pick_types else empty,
+            type_bounds)
 
 
 def _no_edges():
@@ -695,7 +813,8 @@ def _greedy(ea, eb, score, etype):
         used_a[ka[best]] = True
         used_b[kb[best]] = True
         alive = alive[~(used_a[ka] | used_b[kb])]
-    return order[np.concatenate(taken)]
+    # In rank order (ties: lower index first), as the sequential greedy takes them.
+    return order[np.sort(np.concatenate(taken))]
 
 
 def _hungarian(ea, eb, score, etype):
@@ -734,7 +853,9 @@ def _merge_two(g1, g2, part, conf, ea, eb, etype):
     for dropped, keep in zip(peaks[~first].tolist(), target.tolist()):
         ea[conns[ea[conns] == dropped]] = keep
         eb[conns[eb[conns] == dropped]] = keep
-    # One edge per (type, a, b): both groups can have brought the same one.
+    # One edge per (type, a, b): both groups can have brought the same one; the best
+    # ranked (lowest index: edges are sorted best first) stays.
+    conns = np.sort(conns)
     n = len(part)
     key = (etype[conns] * n + np.minimum(ea[conns], eb[conns])) * n + np.maximum(
         ea[conns], eb[conns])
