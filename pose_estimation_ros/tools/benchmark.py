@@ -40,6 +40,7 @@ import numpy as np
 from pose_estimation_ros.core.params import (DECODER_NODE, ENCODER_NODE, INFERENCE_NODE,
                                              decoder_params, load_parameters_file)
 from pose_estimation_ros.core.pipeline import Pipeline, extract_maps, stats_ms
+from pose_estimation_ros.tools.evaluate_coco import encoder_input_shape
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / 'shared' / 'data'
@@ -73,7 +74,10 @@ class Bench:
             ENCODER_NODE: {'network_image_width': width, 'network_image_height': height},
             INFERENCE_NODE: {'model_file_path': self.model, 'backend': self.backend,
                              'intra_op_num_threads': self.threads,
-                             'input_shape': [1, height, width, 3]}})
+                             'openvino_num_threads': self.threads,
+                             'input_shape': encoder_input_shape(
+                                 {**self.params[ENCODER_NODE], 'network_image_width': width,
+                                  'network_image_height': height})}})
 
 
 def sample_frames(count: int) -> tuple[list[np.ndarray], str]:
@@ -614,7 +618,16 @@ def main(argv=None) -> int:
     parser.add_argument('--no-messages', action='store_true',
                         help='skip the ROS message conversions and the node graph (no '
                              'rclpy needed)')
+    parser.add_argument('--backend', default='onnxruntime',
+                        choices=('onnxruntime', 'openvino', 'tensorrt'),
+                        help='inference backend of the measurements (default onnxruntime)')
+    parser.add_argument('--graphs', action='store_true',
+                        help='also feed a 30 Hz camera to the single-process runner and the '
+                             'three separate processes (tools/graph_benchmark) at each size')
     args = parser.parse_args(argv)
+    if args.graphs:
+        from pose_estimation_ros.tools.graph_benchmark import register_with_benchmark
+        register_with_benchmark()
     if not Path(args.model).is_file():
         print(f'error: model {args.model} not found: run scripts/setup.sh', file=sys.stderr)
         return 2
@@ -639,7 +652,7 @@ def main(argv=None) -> int:
         return 0
     bench = Bench(load_parameters_file(args.params), args.params, args.model, frames, source,
                   [tuple(int(v) for v in text.split('x')) for text in args.sizes],
-                  args.threads)
+                  args.threads, args.backend)
     results = bench.results
     results.update({'machine': machine(), 'command': ' '.join(
                         ['python -m pose_estimation_ros.tools.benchmark'] + sys.argv[1:]

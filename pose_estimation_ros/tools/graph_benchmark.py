@@ -200,6 +200,43 @@ def throughput(images: Path, arguments: dict, runner: bool, frames: int = 300,
         watcher.close()
 
 
+def register_with_benchmark() -> None:
+    """Add the 30 Hz graph runs to tools/benchmark's graph measurements (its --graphs):
+    the single-process runner and the separate processes, at the benchmark's model,
+    backend and each of its sizes."""
+    import tempfile
+
+    import yaml
+
+    from pose_estimation_ros.tools import benchmark
+    from pose_estimation_ros.tools.evaluate_coco import encoder_input_shape
+
+    def run(bench, size, runner: bool) -> dict:
+        params = load_parameters_file(bench.params_file)
+        encoder = dict(params['image_encoder'], network_image_width=size[0],
+                       network_image_height=size[1])
+        document = {'image_encoder': {'ros__parameters': encoder},
+                    'inference': {'ros__parameters': dict(
+                        params['inference'], input_shape=encoder_input_shape(encoder))},
+                    'openpose_decoder': {'ros__parameters': params['openpose_decoder']}}
+        with tempfile.NamedTemporaryFile('w', suffix='.yaml', delete=False) as f:
+            yaml.safe_dump(document, f)
+        try:
+            measured = throughput(
+                Path(bench.frame_source), {'params_file': f.name, 'model_file': bench.model,
+                                           'backend': bench.backend}, runner)
+        finally:
+            Path(f.name).unlink()
+        return {'fps': round(measured['output_hz'], 2),
+                'latency': {'median_ms': round(measured['latency_median_ms'], 1),
+                            'p95_ms': round(measured['latency_p95_ms'], 1)},
+                'inference_skipped': measured['inference_skipped']}
+
+    benchmark.graph_benchmark('single_process')(lambda bench, size: run(bench, size, True))
+    benchmark.graph_benchmark('separate_processes')(
+        lambda bench, size: run(bench, size, False))
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('VmRSS:'):
