@@ -627,7 +627,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.graphs:
         from pose_estimation_ros.tools.graph_benchmark import register_with_benchmark
-        register_with_benchmark()
+        register_with_benchmark(graph_benchmark)
     if not Path(args.model).is_file():
         print(f'error: model {args.model} not found: run scripts/setup.sh', file=sys.stderr)
         return 2

@@ -200,15 +200,14 @@ def throughput(images: Path, arguments: dict, runner: bool, frames: int = 300,
         watcher.close()
 
 
-def register_with_benchmark() -> None:
-    """Add the 30 Hz graph runs to tools/benchmark's graph measurements (its --graphs):
-    the single-process runner and the separate processes, at the benchmark's model,
-    backend and each of its sizes."""
+def register_with_benchmark(graph_benchmark) -> None:
+    """Add the 30 Hz graph runs to tools/benchmark's graph measurements (its --graphs,
+    which passes its ``graph_benchmark`` decorator): the single-process runner and the
+    separate processes, at the benchmark's model, backend and each of its sizes."""
     import tempfile
 
     import yaml
 
-    from pose_estimation_ros.tools import benchmark
     from pose_estimation_ros.tools.evaluate_coco import encoder_input_shape
 
     def run(bench, size, runner: bool) -> dict:
@@ -232,9 +231,8 @@ def register_with_benchmark() -> None:
                             'p95_ms': round(measured['latency_p95_ms'], 1)},
                 'inference_skipped': measured['inference_skipped']}
 
-    benchmark.graph_benchmark('single_process')(lambda bench, size: run(bench, size, True))
-    benchmark.graph_benchmark('separate_processes')(
-        lambda bench, size: run(bench, size, False))
+    graph_benchmark('single_process')(lambda bench, size: run(bench, size, True))
+    graph_benchmark('separate_processes')(lambda bench, size: run(bench, size, False))
 
 
 def _rss_kib(pid: int) -> int:
