@@ -177,8 +177,12 @@ def throughput(images: Path, arguments: dict, runner: bool, frames: int = 300,
                    frames=30)  # warm-up
         skipped = {n: watcher.counter(n, 'frames skipped') for n in ('inference',
                                                                     'image_encoder')}
-        sent = run_camera(images=images, topic=TOPIC, size='960x540', qos='reliable',
-                          rate=rate, frames=frames)
+        try:
+            sent = run_camera(images=images, topic=TOPIC, size='960x540', qos='reliable',
+                              rate=rate, frames=frames)
+        except AssertionError:
+            graph.assert_running()  # says which node died, with its output
+            raise
         delivered = _settle(watcher, sent, 3.0)
         time.sleep(1.5)
         with watcher.lock:
