@@ -260,8 +260,9 @@ SKELETON_3D_PARAMETERS = (
           'RViz 3D markers: seconds they stay without a new frame (0: forever).',
           (0.0, 3600.0), False),
     Param('input_qos', INPUT_QOS.default,
-          'QoS of the depth and camera_info subscriptions: sensor_data (best effort, '
-          'depth 5: matches camera drivers and ros2 bag play) or reliable (depth 10).'),
+          'Reliability of the depth and camera_info subscriptions: auto (reliable while '
+          'every publisher offers reliable, else best effort), sensor_data (best effort) '
+          'or reliable; each keeps queue_size messages.'),
 )
 
 NODE_PARAMETERS = {ENCODER_NODE: ENCODER_PARAMETERS, INFERENCE_NODE: INFERENCE_PARAMETERS,
