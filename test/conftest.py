@@ -17,6 +17,14 @@ MODEL = REPO / 'models' / 'mobilenet_thin.onnx'
 PARAMS_FILE = REPO / 'config' / 'mobilenet_thin.yaml'
 
 
+def shipped_params() -> dict:
+    """config/mobilenet_thin.yaml as a dict keyed by node name (its sections are written
+    ``/**/node`` so that they apply in any namespace), for tests to edit and write."""
+    import yaml
+    return {key.rstrip('/').split('/')[-1]: section
+            for key, section in yaml.safe_load(PARAMS_FILE.read_text()).items()}
+
+
 def require_model() -> Path:
     """The converted model; a test that needs it fails (not skips) when it is missing."""
     if not MODEL.is_file():

@@ -18,83 +18,42 @@ import threading
 import time
 
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 
 from bad_inputs import (BAD_INPUTS, COMPRESSED_TOPIC, ENCODED_TOPIC, GOOD, IMAGE_TOPIC,
                         MSG_TYPES, OUTPUT_TOPIC, header)
 from conftest import DATA, RosHarness, require_model
-from pose_estimation_ros.msg import Skeleton2DArray
+from pose_estimation_ros.nodes.diagnostics import stamp_ns
 from pose_estimation_ros.nodes.graph import PIPELINE
-from pose_estimation_ros.tools.processes import SHARE, NodeProcess, ProcessGraph, run_camera
+from pose_estimation_ros.tools.processes import (SHARE, GraphWatcher, NodeProcess,
+                                                 ProcessGraph, run_camera)
 
-CAMERA_TOPIC = '/camera/image_raw'
+NAMESPACE = 'faults'  # a graph of its own: no topic shared with other tests' graphs
+CAMERA_TOPIC = f'/{NAMESPACE}/camera/image_raw'
 FRAMES = DATA / 'posetrack_bonn' / 'images'
 # The catalogue's relative topics as the graph's nodes see them.
 GRAPH_TOPICS = {IMAGE_TOPIC: CAMERA_TOPIC, COMPRESSED_TOPIC: CAMERA_TOPIC + '/compressed',
-                ENCODED_TOPIC: '/encoded_tensor', OUTPUT_TOPIC: '/network_output'}
+                ENCODED_TOPIC: f'/{NAMESPACE}/encoded_tensor',
+                OUTPUT_TOPIC: f'/{NAMESPACE}/network_output'}
 EXECUTABLE = {n.name: n.executable for n in PIPELINE}
-RELIABLE = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
-class Watcher:
-    """This test's node: publishers to the graph's inputs, skeletons and diagnostics
-    collected on a background thread."""
+class Watcher(GraphWatcher):
+    """The graph watched, with publishers to each of its inputs; ``wait`` fails the test
+    on a timeout."""
 
     def __init__(self, context):
-        self.node = Node('fault_injector', context=context)
-        self.lock = threading.RLock()  # wait() holds it while its predicate reads
-        self.skeletons: dict[tuple[int, int], Skeleton2DArray] = {}
-        self.statuses: dict[str, list[DiagnosticStatus]] = {}
-        self.node.create_subscription(Skeleton2DArray, '/skeletons', self._on_skeletons,
-                                      RELIABLE)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
-                                      RELIABLE)
-        self.publishers = {topic: self.node.create_publisher(MSG_TYPES[topic], name, RELIABLE)
-                           for topic, name in GRAPH_TOPICS.items()}
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = False
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        while not self._stop:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _on_skeletons(self, msg):
-        with self.lock:
-            self.skeletons[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
-
-    def _on_diagnostics(self, msg):
-        with self.lock:
-            for status in msg.status:
-                self.statuses.setdefault(status.name.split(':')[0], []).append(status)
-
-    def latest(self, node: str) -> DiagnosticStatus | None:
-        with self.lock:
-            return (self.statuses.get(node) or [None])[-1]
+        super().__init__({topic: (MSG_TYPES[topic], name) for topic, name in
+                          GRAPH_TOPICS.items()}, context=context, namespace=NAMESPACE)
 
     def wait(self, predicate, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate():
-                    return
-            time.sleep(0.05)
-        pytest.fail(f'timed out after {timeout} s waiting for {what}')
+        if not super().wait(predicate, timeout):
+            pytest.fail(f'timed out after {timeout} s waiting for {what}')
 
     def wait_matched(self, timeout: float = 60.0):
         self.wait(lambda: all(p.get_subscription_count() for p in self.publishers.values()),
                   timeout, 'the graph to subscribe to every input')
-
-    def close(self):
-        self._stop = True
-        self.thread.join(2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
 
 
 def values(status: DiagnosticStatus) -> dict[str, str]:
@@ -110,7 +69,8 @@ def faults_graph():
     rclpy.init(context=context)
     harness = RosHarness(context, SingleThreadedExecutor(context=context))
     # The catalogue is sized for mobilenet_thin's tensors: that model.
-    graph = ProcessGraph({'image_topic': CAMERA_TOPIC, 'compressed': 'true',
+    graph = ProcessGraph({'namespace': NAMESPACE, 'image_topic': CAMERA_TOPIC,
+                          'compressed': 'true',
                           'params_file': str(SHARE / 'config' / 'mobilenet_thin.yaml'),
                           'model_file': str(SHARE / 'models' / 'mobilenet_thin.onnx'),
                           'backend': 'onnxruntime'}).start()
@@ -172,9 +132,9 @@ def test_bad_input_is_dropped_counted_and_the_next_good_frame_still_works(faults
     # Nothing came out for it; the next good message does.
     good = header(index + 1)
     watcher.publishers[bad.topic].publish(GOOD[bad.topic](good))
-    key = (good.stamp.sec, good.stamp.nanosec)
-    watcher.wait(lambda: key in watcher.skeletons, 60.0, f'skeletons after {bad.name}')
-    assert (header(index).stamp.sec, 0) not in watcher.skeletons
+    watcher.wait(lambda: stamp_ns(good.stamp) in watcher.skeletons, 60.0,
+                 f'skeletons after {bad.name}')
+    assert stamp_ns(header(index).stamp) not in watcher.skeletons
     graph.assert_running()
     log = graph.log(EXECUTABLE[bad.node])
     assert 'dropped' in log and 'Traceback' not in log
@@ -202,7 +162,7 @@ def test_stamps_backwards_repeated_and_jumping(faults_graph):
         msg.header.stamp.sec = sec
         publisher.publish(msg)
         # One at a time: the encoder keeps only the newest camera frame.
-        watcher.wait(lambda sec=sec: (sec, 0) in watcher.skeletons, 60.0,
+        watcher.wait(lambda sec=sec: sec * 10**9 in watcher.skeletons, 60.0,
                      f'skeletons stamped {sec}')
     graph.assert_running()
     # base + 5 after base + 11: the tracker starts over (once more than before).

@@ -22,7 +22,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from conftest import PARAMS_FILE, require_model
+from conftest import require_model, shipped_params
 from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.tools import process_bag
@@ -177,7 +177,7 @@ def test_decoder_channels_past_the_model_outputs_stop_before_processing(
         bag, tmp_path, capsys, key, value, message):
     """Offline the model is known at start-up: channels past its outputs are a
     configuration error before any frame (the nodes can only tell per message)."""
-    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params = shipped_params()
     params['openpose_decoder']['ros__parameters'][key] = value
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))

@@ -13,7 +13,8 @@ from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from conftest import DATA, PARAMS_FILE, RosHarness, check_markers, require_model
+from conftest import (DATA, RosHarness, check_markers, require_model,
+                      shipped_params)
 from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.pose_estimation import create_nodes
@@ -26,7 +27,7 @@ FRAMES = sorted((DATA / 'posetrack_bonn' / 'images').glob('*.jpg'))[:4]
 def runner(tmp_path):
     """The three nodes from config/mobilenet_thin.yaml (model path filled in), in one
     executor with the test's own nodes."""
-    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params = shipped_params()
     params['inference']['ros__parameters'].update(
         model_file_path=str(require_model()), intra_op_num_threads=2)
     params['image_encoder']['ros__parameters']['input_qos'] = 'reliable'
@@ -132,7 +133,7 @@ def test_executable_stops_on_bad_configuration_with_a_clear_message(tmp_path):
     executable = REPO / 'install' / 'pose_estimation_ros' / 'lib' / 'pose_estimation_ros' / \
         'pose_estimation'
     assert executable.is_file(), 'run scripts/setup.sh (colcon build) first'
-    params = yaml.safe_load(PARAMS_FILE.read_text())
+    params = shipped_params()
     params['openpose_decoder']['ros__parameters']['matching'] = 'best'
     params_file = tmp_path / 'params.yaml'
     params_file.write_text(yaml.safe_dump(params))

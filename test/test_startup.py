@@ -11,7 +11,7 @@ import pytest
 import yaml
 from rcl_interfaces.srv import SetParameters
 
-from conftest import PARAMS_FILE, REPO, require_model
+from conftest import REPO, require_model, shipped_params
 from pose_estimation_ros.core.params import DECODER_PARAMETERS, check_node_section
 from pose_estimation_ros.nodes.openpose_decoder_node import OpenPoseDecoderNode
 from test_runner import _set
@@ -30,15 +30,15 @@ def run_executable(name: str, params: dict, tmp_path, *extra: str):
                            *extra], capture_output=True, text=True, timeout=60)
 
 
-def shipped_params() -> dict:
-    params = yaml.safe_load(PARAMS_FILE.read_text())
+def shipped_params_with_model() -> dict:
+    params = shipped_params()
     params['inference']['ros__parameters']['model_file_path'] = str(require_model())
     return params
 
 
 @pytest.mark.parametrize('executable', ['openpose_decoder_node', 'pose_estimation'])
 def test_unknown_parameter_name_in_the_file_stops_with_the_closest_name(tmp_path, executable):
-    params = shipped_params()
+    params = shipped_params_with_model()
     params['openpose_decoder']['ros__parameters']['threshold_heatmp'] = 0.1
     result = run_executable(executable, params, tmp_path)
     assert result.returncode == 1, result.stderr
@@ -48,7 +48,7 @@ def test_unknown_parameter_name_in_the_file_stops_with_the_closest_name(tmp_path
 
 
 def test_unknown_parameter_in_inference_section_of_the_runner(tmp_path):
-    params = shipped_params()
+    params = shipped_params_with_model()
     params['inference']['ros__parameters']['model_path'] = '/tmp/model.onnx'
     result = run_executable('pose_estimation', params, tmp_path)
     assert result.returncode == 1, result.stderr
@@ -56,7 +56,7 @@ def test_unknown_parameter_in_inference_section_of_the_runner(tmp_path):
 
 
 def test_edges_past_labels_stop_the_decoder(tmp_path):
-    params = shipped_params()
+    params = shipped_params_with_model()
     params['openpose_decoder']['ros__parameters']['labels'] = ['nose', 'neck', 'eye']
     params['openpose_decoder']['ros__parameters']['threshold_part_counter'] = 2
     result = run_executable('openpose_decoder_node', params, tmp_path)
@@ -77,7 +77,7 @@ def test_bad_model_file_stops_the_inference_node(tmp_path, content, message):
         model.write_bytes(require_model().read_bytes()[:100_000])
     elif content is not None:
         model.write_bytes(content)
-    params = shipped_params()
+    params = shipped_params_with_model()
     params['inference']['ros__parameters']['model_file_path'] = str(model)
     result = run_executable('inference_node', params, tmp_path)
     assert result.returncode == 1, result.stderr

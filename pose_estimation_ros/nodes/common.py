@@ -3,6 +3,7 @@ adapt to their publishers and count skipped frames, startup errors, and the ``ma
 an executable with a clean shutdown."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -104,7 +105,9 @@ class InputSubscription:
     fragments of a large image are then resent), best effort as soon as one does not
     (a reliable reader would not match it); re-checked four times a second, so publishers
     that come later or change are followed. On a change the new subscription is made
-    before the old one goes, and duplicates are dropped: no frame is lost. ``depth`` 1
+    before the old one goes, and the old one goes only once a message came through the
+    new one (a publisher matches a new reader a moment after the reader matches it);
+    duplicates are dropped by sequence number: no frame is lost. ``depth`` 1
     (the default) keeps only the newest message: a node busy with one frame continues
     with the newest, never a backlog. Skipped messages are counted.
     """
@@ -124,27 +127,33 @@ class InputSubscription:
                         else FrameCounter(what or topic))
         self._callback = callback
         self.reliable = qos == 'reliable'
+        self._generation = 0  # which subscription is the current one
+        self._current_delivered = False
         self._subscription = self._subscribe()
-        self._previous = None  # the subscription being replaced, until the new one matches
+        self._previous = None  # the subscription being replaced, until the new one delivers
         self._timer = None
         if qos == 'auto':
             # A steady clock: with use_sim_time, ROS time stands still until /clock runs.
             self._timer = node.create_timer(self.CHECK_PERIOD, self._follow_publishers,
                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    def _on_message(self, msg, info) -> None:
+    def _on_message(self, generation: int, msg, info) -> None:
+        if generation == self._generation:
+            self._current_delivered = True
         new = (self.status.arrived(self.counter, info) if self.status is not None
                else self.counter.count(info))
         if new:
             self._callback(msg)
 
     def _subscribe(self):
+        self._generation += 1
+        self._current_delivered = False
         return self.node.create_subscription(
-            self.msg_type, self.topic, self._on_message,
+            self.msg_type, self.topic, functools.partial(self._on_message, self._generation),
             _input_profile(self.reliable, self.depth))
 
     def _follow_publishers(self) -> None:
-        if self._previous is not None and self._subscription.get_publisher_count():
+        if self._previous is not None and self._current_delivered:
             self.node.destroy_subscription(self._previous)
             self._previous = None
         publishers = self.node.get_publishers_info_by_topic(self._subscription.topic_name)

@@ -30,102 +30,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 
 from pose_estimation_ros.core.params import load_parameters_file
 from pose_estimation_ros.core.pipeline import InferenceStage
-from pose_estimation_ros.msg import Skeleton2DArray
 from pose_estimation_ros.nodes.graph import computed_defaults
-from pose_estimation_ros.tools.processes import SHARE, ProcessGraph, run_camera
+from pose_estimation_ros.tools.processes import SHARE, GraphWatcher, ProcessGraph, run_camera
 
 TOPIC = '/camera/image_raw'
-RELIABLE = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
-
-
-class Watcher:
-    """Skeleton2DArray arrivals and the nodes' /diagnostics, on a background thread."""
-
-    def __init__(self):
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node('graph_benchmark', context=self.context)
-        self.lock = threading.Lock()
-        self.arrivals: dict[int, int] = {}
-        self.status: dict[str, dict[str, str]] = {}
-        self.node.create_subscription(Skeleton2DArray, '/skeletons', self._skeletons,
-                                      RELIABLE)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics,
-                                      RELIABLE)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = False
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self):
-        while not self._stop:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def _skeletons(self, msg):
-        now = time.time_ns()
-        with self.lock:
-            self.arrivals.setdefault(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec,
-                                     now)
-
-    def _diagnostics(self, msg):
-        with self.lock:
-            for status in msg.status:
-                self.status[status.name.split(':')[0]] = {v.key: v.value for v in status.values}
-
-    def counter(self, node: str, key: str) -> int:
-        with self.lock:
-            return int(self.status.get(node, {}).get(key, 0))
-
-    def wait_ready(self, graph: ProcessGraph, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            graph.assert_running()
-            if (self.node.count_subscribers(TOPIC) and self.node.count_subscribers(
-                    '/encoded_tensor') and self.node.count_subscribers('/network_output')):
-                return
-            time.sleep(0.1)
-        raise RuntimeError('the graph did not come up')
-
-    def close(self):
-        self._stop = True
-        self.thread.join(2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-
-def _settle(watcher: Watcher, sent, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with watcher.lock:
-            if set(sent) <= set(watcher.arrivals):
-                break
-        time.sleep(0.05)
-    with watcher.lock:
-        return [s for s in sent if s in watcher.arrivals]
 
 
 def transport(images: Path, arguments: dict, rows) -> list[dict]:
     """One graph, one camera run per row: (qos, size, format, frames)."""
-    watcher = Watcher()
+    watcher = GraphWatcher()
     graph = ProcessGraph(dict(arguments, image_topic=TOPIC, compressed='true')).start()
     results = []
     try:
-        watcher.wait_ready(graph)
+        watcher.wait_ready(graph, TOPIC)
         for qos, size, image_format, frames in rows:
             encoded = watcher.counter('image_encoder', 'messages published')
             sent = run_camera(images=images, topic=TOPIC, size=size, qos=qos,
                               image_format=image_format, rate=2.5, frames=frames)
-            delivered = _settle(watcher, sent, 15.0)
+            delivered = watcher.delivered(sent, 15.0)
             time.sleep(1.5)  # one more diagnostics period
             results.append({'qos': qos, 'size': size, 'format': image_format,
                             'sent': len(sent),
@@ -169,10 +94,10 @@ def raw_inference_hz(arguments: dict, frames: int = 60) -> tuple[float, str]:
 
 def throughput(images: Path, arguments: dict, runner: bool, frames: int = 300,
                rate: float = 30.0) -> dict:
-    watcher = Watcher()
+    watcher = GraphWatcher()
     graph = ProcessGraph(dict(arguments, image_topic=TOPIC), runner=runner).start()
     try:
-        watcher.wait_ready(graph)
+        watcher.wait_ready(graph, TOPIC)
         run_camera(images=images, topic=TOPIC, size='960x540', qos='reliable', rate=rate,
                    frames=30)  # warm-up
         skipped = {n: watcher.counter(n, 'frames skipped') for n in ('inference',
@@ -183,10 +108,9 @@ def throughput(images: Path, arguments: dict, runner: bool, frames: int = 300,
         except AssertionError:
             graph.assert_running()  # says which node died, with its output
             raise
-        delivered = _settle(watcher, sent, 3.0)
+        delivered = watcher.delivered(sent, 3.0)
         time.sleep(1.5)
-        with watcher.lock:
-            latency = [(watcher.arrivals[s] - s) / 1e6 for s in delivered]
+        latency = watcher.latencies_ms(delivered)
         span = (delivered[-1] - delivered[0]) / 1e9 if len(delivered) > 1 else float('nan')
         quarter = max(len(latency) // 4, 1)
         return {
@@ -252,11 +176,11 @@ def _rss_kib(pid: int) -> int:
 
 
 def soak(images: Path, arguments: dict, frames: int, rate: float = 30.0) -> dict:
-    watcher = Watcher()
+    watcher = GraphWatcher()
     graph = ProcessGraph(dict(arguments, image_topic=TOPIC)).start()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in graph.processes}
     try:
-        watcher.wait_ready(graph)
+        watcher.wait_ready(graph, TOPIC)
         done = threading.Event()
         camera = threading.Thread(target=lambda: (run_camera(
             images=images, topic=TOPIC, size='960x540', qos='reliable', rate=rate,

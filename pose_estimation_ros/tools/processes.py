@@ -176,3 +176,118 @@ def run_camera(*, images: str | Path, topic: str, size: str, qos: str,
     assert result.returncode == 0 and lines, \
         f'camera failed ({result.returncode}):\n{result.stdout}\n{result.stderr}'
     return json.loads(lines[-1])['sent']
+
+
+class GraphWatcher:
+    """A node of its own on a background thread, watching the graph like any other node:
+    Skeleton2DArray arrivals (``arrivals``: stamp ns -> first arrival ns; ``skeletons``:
+    stamp ns -> message) and the nodes' /diagnostics (``statuses``: node name -> its
+    DiagnosticStatus messages). ``publishers``: {key: (type, topic)} to make, e.g. to
+    inject messages. Its own rclpy context unless one is given. ``namespace``: the
+    graph's (the ``namespace`` launch argument), so that graphs side by side stay apart."""
+
+    def __init__(self, publishers: dict | None = None, context=None, namespace: str = ''):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+
+        from pose_estimation_ros.msg import Skeleton2DArray
+
+        self.prefix = '/' + namespace.strip('/') if namespace.strip('/') else ''
+        self._own_context = context is None
+        if context is None:
+            context = rclpy.Context()
+            rclpy.init(context=context)
+        self.context = context
+        reliable = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE)
+        self.node = Node(f'graph_watcher_{os.getpid()}_{id(self)}', context=context)
+        self.lock = threading.RLock()  # wait() holds it while its predicate reads
+        self.arrivals: dict[int, int] = {}
+        self.skeletons: dict[int, object] = {}
+        self.statuses: dict[str, list] = {}
+        self.node.create_subscription(Skeleton2DArray, f'{self.prefix}/skeletons',
+                                      self._on_skeletons, reliable)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      reliable)
+        self.publishers = {key: self.node.create_publisher(kind, topic, reliable)
+                           for key, (kind, topic) in (publishers or {}).items()}
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._stop = False
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self):
+        while not self._stop:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_skeletons(self, msg):
+        now = time.time_ns()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with self.lock:
+            self.arrivals.setdefault(stamp, now)
+            self.skeletons[stamp] = msg
+
+    def _on_diagnostics(self, msg):
+        with self.lock:
+            for status in msg.status:
+                self.statuses.setdefault(status.name.split(':')[0], []).append(status)
+
+    def latest(self, node: str):
+        """The node's newest DiagnosticStatus (None before its first)."""
+        with self.lock:
+            return (self.statuses.get(node) or [None])[-1]
+
+    def counter(self, node: str, key: str) -> int:
+        status = self.latest(node)
+        values = {kv.key: kv.value for kv in status.values} if status else {}
+        return int(values.get(key, 0))
+
+    def wait(self, predicate, timeout: float) -> bool:
+        """Wait until ``predicate()`` (called under the lock) or ``timeout``; its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if predicate():
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    def delivered(self, stamps, timeout: float) -> list[int]:
+        """Wait until every stamp's skeletons arrived (at most ``timeout``); those that did,
+        in ``stamps`` order."""
+        wanted = set(stamps)
+        self.wait(lambda: wanted <= set(self.arrivals), timeout)
+        with self.lock:
+            return [s for s in stamps if s in self.arrivals]
+
+    def latencies_ms(self, stamps) -> list[float]:
+        with self.lock:
+            return [(self.arrivals[s] - s) / 1e6 for s in stamps if s in self.arrivals]
+
+    def wait_ready(self, graph: ProcessGraph, topic: str, timeout: float = 120.0) -> None:
+        """All nodes up: the encoder listens to ``topic``, inference (model loaded) to the
+        encoder, the decoder to inference; RuntimeError (with the logs) otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            graph.assert_running()
+            if (self.node.count_subscribers(topic) and self.node.count_subscribers(
+                    f'{self.prefix}/encoded_tensor') and self.node.count_subscribers(
+                    f'{self.prefix}/network_output') and self.node.count_publishers(
+                    f'{self.prefix}/skeletons')):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f'the graph did not come up within {timeout} s:\n' + '\n'.join(
+            graph.log(name)[-2000:] for name in graph.processes))
+
+    def close(self):
+        import rclpy
+        self._stop = True
+        self.thread.join(2.0)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        if self._own_context:
+            rclpy.try_shutdown(context=self.context)
