@@ -12,6 +12,7 @@ from typing import Callable
 
 import rclpy
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                               ParameterException)
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
@@ -148,9 +149,14 @@ class InputSubscription:
     def _subscribe(self):
         self._generation += 1
         self._current_delivered = False
+        # No QoS event handlers (rclpy's default one logs incompatible QoS, which this class
+        # resolves): a multi-threaded executor building its wait set while a timer
+        # destroys the replaced subscription fails on a destroyed event handler (rclpy
+        # skips destroyed subscriptions, not destroyed waitables).
         return self.node.create_subscription(
             self.msg_type, self.topic, functools.partial(self._on_message, self._generation),
-            _input_profile(self.reliable, self.depth))
+            _input_profile(self.reliable, self.depth),
+            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
 
     def _follow_publishers(self) -> None:
         if self._previous is not None and self._current_delivered:
