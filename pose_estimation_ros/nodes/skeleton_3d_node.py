@@ -21,16 +21,12 @@ from pose_estimation_ros.core.stamps import StampCache
 from pose_estimation_ros.msg import Skeleton2DArray, Skeleton3DArray
 from pose_estimation_ros.nodes import messages
 from pose_estimation_ros.nodes.common import InputSubscription, run_nodes, startup_error
-from pose_estimation_ros.nodes.diagnostics import NodeStatus
+from pose_estimation_ros.nodes.diagnostics import NodeStatus, stamp_ns
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
 
 
-def _ns(stamp) -> int:
-    return stamp.sec * 10**9 + stamp.nanosec
-
-
-def _stamp(stamp_ns: int) -> Time:
-    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+def _stamp(ns: int) -> Time:
+    return Time(sec=ns // 10**9, nanosec=ns % 10**9)
 
 
 class Skeleton3DNode(Node):
@@ -74,17 +70,17 @@ class Skeleton3DNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def on_depth(self, msg: Image) -> None:
-        self._depth.add(_ns(msg.header.stamp), msg)
+        self._depth.add(stamp_ns(msg.header.stamp), msg)
         self._match_pending()
 
     def on_camera_info(self, msg: CameraInfo) -> None:
-        self._info.add(_ns(msg.header.stamp), msg)
+        self._info.add(stamp_ns(msg.header.stamp), msg)
         self._match_pending()
 
     def on_skeletons(self, msg: Skeleton2DArray, info) -> None:
         if not self.status.arrived(self.skeletons_counter, info):
             return
-        for stamp, _ in self._pending.add(_ns(msg.header.stamp), msg):
+        for stamp, _ in self._pending.add(stamp_ns(msg.header.stamp), msg):
             self._drop(stamp, 'its depth image / camera_info did not arrive in time '
                               f'(queue_size {self._pending.size})')
         self._match_pending()
@@ -107,9 +103,9 @@ class Skeleton3DNode(Node):
                                   f'{self.values["stamp_tolerance"]} s; raise it if the camera '
                                   f'stamps colour, depth and camera_info apart)')
 
-    def _drop(self, stamp_ns: int, reason: str) -> None:
+    def _drop(self, stamp: int, reason: str) -> None:
         self.unmatched += 1
-        self.status.drop('skeletons', _stamp(stamp_ns), f'{reason}; {self.unmatched} '
+        self.status.drop('skeletons', _stamp(stamp), f'{reason}; {self.unmatched} '
                                                          f'unmatched so far')
 
     # ------------------------------------------------------------------ output
