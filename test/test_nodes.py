@@ -90,6 +90,10 @@ def test_image_to_network_output_graph(ros, encoder_and_inference, encoding):
     ros.wait_matched(publisher)
     ros.wait_matched(subscription=outputs_sub)
     ros.wait_matched(subscription=encoded_sub)
+    # Inference takes frames once network_output has a subscriber (here the collector).
+    encoder, inference = encoder_and_inference
+    ros.spin_until(lambda: inference.status.waiting_for is None, 30.0, 'inference ready')
+    ros.wait_matched(publisher=encoder.publisher, count=2)
     publisher.publish(msg)
     ros.spin_until(lambda: outputs, 60.0, 'the network output')
 

@@ -106,6 +106,20 @@ class Timings:
                                  ('decode', self.decode), ('track', self.track)) if v}
 
 
+# Above this many seconds per frame the start-up log says how to go faster (10 Hz).
+SLOW_INFERENCE = 0.1
+
+
+def network_size(inputs) -> str | None:
+    """``WIDTHxHEIGHT`` of an image model's one 4-D input (NCHW or NHWC), else None."""
+    shapes = [i.shape for i in inputs if len(i.shape) == 4]
+    if len(shapes) != 1 or not all(isinstance(d, int) for d in shapes[0]):
+        return None
+    _, a, b, c = shapes[0]
+    height, width = (a, b) if c in (1, 3) else (b, c)
+    return f'{width}x{height}'
+
+
 class InferenceStage:
     """The inference node's work, configured from its parameter values: backend choice,
     message-tensor <-> model-binding names, layout conversion, checks."""
@@ -148,6 +162,31 @@ class InferenceStage:
         except ValueError:
             self.backend.close()
             raise
+
+    def time_per_frame(self, runs: int = 2) -> float | None:
+        """Seconds per inference on this machine: the median of ``runs`` on zero inputs
+        of the model's shapes, after one warm-up run (its allocations then do not delay
+        the first frame). None when an input shape is dynamic."""
+        if not all(isinstance(d, int) and d > 0 for i in self.backend.inputs for d in i.shape):
+            return None
+        inputs = {i.name: np.zeros(i.shape, i.dtype) for i in self.backend.inputs}
+        times = []
+        for _ in range(runs + 1):
+            start = time.perf_counter()
+            self.backend.run(inputs)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times[1:]))
+
+    def speed_report(self, seconds: float) -> str:
+        """What ``seconds`` per frame means for the user, for the start-up log."""
+        size = network_size(self.backend.inputs)
+        text = (f'inference of {size or "the model"} on {self.backend.description}: '
+                f'{seconds * 1e3:.0f} ms per frame, at most {1.0 / seconds:.1f} Hz')
+        if seconds > SLOW_INFERENCE:
+            text += ('; a smaller network image (encoder network_image_width/height with '
+                     'the same input_shape here) or the other model is faster (README '
+                     '"Choosing a model and input size")')
+        return text
 
     def describe(self) -> str:
         return ('model inputs: ' + ', '.join(i.describe() for i in self.backend.inputs) +

@@ -7,12 +7,12 @@ import functools
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
 import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import (InvalidParameterTypeException, InvalidParameterValueException,
                               ParameterException)
 from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
@@ -22,10 +22,12 @@ from rclpy.qos import (QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy,
                        qos_profile_sensor_data)
 
 from pose_estimation_ros.core.params import check_node_section
+from pose_estimation_ros.nodes import compat
 from pose_estimation_ros.nodes.diagnostics import FrameCounter, NodeStatus
 
 PACKAGE = 'pose_estimation_ros'
-# Environment variables naming Fast DDS's XML profile (Fast DDS 3: Jazzy, Kilted; 2: Humble).
+# Environment variables naming Fast DDS's XML profile: Fast DDS 3 (Kilted) reads the
+# first, Fast DDS 2 (Humble 2.6, Jazzy 2.14) the second; each reads only its own.
 DDS_PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 
@@ -77,9 +79,9 @@ def use_dds_profile(environ=os.environ) -> str:
     path = dds_profile_path()
     if not path.is_file():
         return f'Fast DDS defaults ({path} is missing)'
-    # One variable only: Fast DDS 3 reads both and would load the file twice.
-    variable = DDS_PROFILE_VARIABLES[environ.get('ROS_DISTRO') == 'humble']
-    environ[variable] = str(path)
+    # Both: which Fast DDS version rmw_fastrtps links is not ours to guess from names.
+    for variable in DDS_PROFILE_VARIABLES:
+        environ[variable] = str(path)
     return f'Fast DDS profile {path}'
 
 
@@ -114,6 +116,7 @@ class InputSubscription:
     """
 
     CHECK_PERIOD = 0.25  # seconds
+    OVERLAP_GRACE = 2.0  # seconds after the old subscription went
 
     def __init__(self, node: Node, msg_type, topic: str, callback: Callable, qos: str,
                  status: NodeStatus | None, what: str | None = None, depth: int = 1):
@@ -130,6 +133,8 @@ class InputSubscription:
         self.reliable = qos == 'reliable'
         self._generation = 0  # which subscription is the current one
         self._current_delivered = False
+        # Until then two subscriptions may deliver the same message (see _follow_publishers).
+        self._overlap_until = 0.0
         self._subscription = self._subscribe()
         self._previous = None  # the subscription being replaced, until the new one delivers
         self._timer = None
@@ -141,8 +146,9 @@ class InputSubscription:
     def _on_message(self, generation: int, msg, info) -> None:
         if generation == self._generation:
             self._current_delivered = True
-        new = (self.status.arrived(self.counter, info) if self.status is not None
-               else self.counter.count(info))
+        overlapping = self._previous is not None or time.monotonic() < self._overlap_until
+        new = (self.status.arrived(self.counter, info, msg, overlapping)
+               if self.status is not None else self.counter.count(info, msg, overlapping))
         if new:
             self._callback(msg)
 
@@ -153,15 +159,18 @@ class InputSubscription:
         # resolves): a multi-threaded executor building its wait set while a timer
         # destroys the replaced subscription fails on a destroyed event handler (rclpy
         # skips destroyed subscriptions, not destroyed waitables).
-        return self.node.create_subscription(
-            self.msg_type, self.topic, functools.partial(self._on_message, self._generation),
+        return compat.create_subscription(
+            self.node, self.msg_type, self.topic,
+            functools.partial(self._on_message, self._generation),
             _input_profile(self.reliable, self.depth),
-            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
+            event_callbacks=compat.SubscriptionEventCallbacks(use_default_callbacks=False))
 
     def _follow_publishers(self) -> None:
         if self._previous is not None and self._current_delivered:
             self.node.destroy_subscription(self._previous)
             self._previous = None
+            # The new reader may still hand over messages the old one already delivered.
+            self._overlap_until = time.monotonic() + self.OVERLAP_GRACE
         publishers = self.node.get_publishers_info_by_topic(self._subscription.topic_name)
         if not publishers:
             return
@@ -175,13 +184,14 @@ class InputSubscription:
             if self._previous is not None:
                 self.node.destroy_subscription(self._previous)
             self._previous, self._subscription = self._subscription, self._subscribe()
+            self._overlap_until = 0.0
 
     @property
     def topic_name(self) -> str:
         return self._subscription.topic_name
 
     def get_publisher_count(self) -> int:
-        return self._subscription.get_publisher_count()
+        return compat.publisher_count(self.node, self._subscription)
 
     def destroy(self) -> None:
         if self._timer is not None:
@@ -215,7 +225,7 @@ def parameters_files(argv) -> list[str]:
 def check_parameters_files(node: Node, files) -> None:
     """StartupError when a parameters file's section for ``node`` holds names the node
     does not declare (rclpy would ignore them silently), naming the closest valid one."""
-    declared = node.list_parameters([], 0).names
+    declared = compat.declared_parameter_names(node)
     for path in files:
         try:
             check_node_section(path, node.get_fully_qualified_name(), declared)

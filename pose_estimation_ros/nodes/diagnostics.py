@@ -6,18 +6,22 @@ One status per node, named ``<node name>: pipeline``: input and output rates, pr
 time per message (median, max), the age of the frames it publishes (now - header stamp),
 messages skipped (newer ones replaced them while the node was busy, from the publishers'
 sequence numbers) and dropped (unusable: the last reason is given), plus what the node
-adds (backend, model). Level: ERROR while nothing arrives, WARN while messages are
-dropped or skipped, OK otherwise.
+adds (backend, model). Level: WARN with a message ``starting: <what it waits for>``
+(and ``state`` ``starting``) until the node is ready, then ERROR while nothing arrives,
+WARN while messages are dropped or skipped, OK otherwise.
 """
 from __future__ import annotations
 
 import socket
 import time
+from collections import OrderedDict
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+
+from pose_estimation_ros.nodes.compat import message_key, sequence_of
 
 PERIOD = 1.0  # seconds between two DiagnosticArrays
 SILENT_ERROR = 5.0  # seconds without input before the status is ERROR
@@ -32,27 +36,44 @@ def stamp_text(stamp) -> str:
 
 
 class FrameCounter:
-    """Counts the messages of one input and those skipped, from the gaps in each
-    publisher's sequence numbers: frames replaced by newer ones while the node was busy
-    (or lost on the way)."""
+    """Counts the messages of one input and those skipped: frames replaced by newer ones
+    while the node was busy (or lost on the way), from the gaps in the publishers'
+    sequence numbers. What each ROS distribution gives to go by is in
+    :mod:`pose_estimation_ros.nodes.compat`: per publisher (Kilted), per input (Jazzy),
+    nothing (Humble: ``skips_known`` is False, and the status says "unknown")."""
+
+    RECENT = 256  # keys of the newest messages, to recognise a second copy
 
     def __init__(self, what: str):
         self.what = what
         self.received = self.skipped = 0
-        self._last_sequence: dict[bytes, int] = {}
+        self.skips_known = True
+        self._last_sequence: dict[bytes | None, int] = {}
+        self._recent: OrderedDict = OrderedDict()
 
-    def count(self, info) -> bool:
-        """Count one message; False for a duplicate (a sequence number already seen)."""
-        sequence = info.get('publication_sequence_number') if info else None
-        if sequence:
-            # Each publisher (and each restart of one) has its own gid and sequence.
-            gid = bytes((info.get('publisher_gid') or {}).get('data', b''))
-            last = self._last_sequence.get(gid)
-            if last is not None:
-                if sequence <= last:
-                    return False
-                self.skipped += sequence - last - 1
-            self._last_sequence[gid] = sequence
+    def count(self, info, msg=None, overlapping: bool = False) -> bool:
+        """Count one message; False for a second copy of one already counted.
+        ``overlapping``: two subscriptions of this input may both deliver it (see
+        InputSubscription); only then is a header without MessageInfo evidence."""
+        key = message_key(info, msg)
+        if key is not None and (key[0] != 'header' or overlapping):
+            if key in self._recent:
+                return False
+            self._recent[key] = None
+            if len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
+        sequence = sequence_of(info)
+        if sequence is None:
+            self.skips_known = False
+        else:
+            publisher, number = sequence
+            last = self._last_sequence.get(publisher)
+            if last is not None and number > last:
+                self.skipped += number - last - 1
+            # With a gid a lower number is a late copy (a restart has a new gid); without
+            # one it is a restarted or another publisher: count from it on.
+            self._last_sequence[publisher] = (max(number, last) if publisher is not None
+                                              and last is not None else number)
         self.received += 1
         return True
 
@@ -64,8 +85,10 @@ class NodeStatus:
         self.node = node
         self.details = details or dict
         self.counters: list[FrameCounter] = []
-        self.published = self.dropped = 0
+        self.published = self.dropped = self.held = 0
         self.last_drop = ''
+        # What the node waits for before it does its work (None: ready); see starting().
+        self.waiting_for: str | None = None
         self._busy_ms: list[float] = []
         self._age_ms: list[float] = []
         self._last_input = time.monotonic()
@@ -82,10 +105,11 @@ class NodeStatus:
         self.counters.append(counter)
         return counter
 
-    def arrived(self, counter: FrameCounter, info) -> bool:
+    def arrived(self, counter: FrameCounter, info, msg=None,
+                overlapping: bool = False) -> bool:
         """Count a message taken from ``counter``'s input; False: a duplicate, skip it."""
         self._last_input = time.monotonic()
-        return counter.count(info)
+        return counter.count(info, msg, overlapping)
 
     def done(self, started: float, stamp=None) -> None:
         """A message processed and its output published (``started``: perf_counter())."""
@@ -93,6 +117,28 @@ class NodeStatus:
         self._busy_ms.append((time.perf_counter() - started) * 1e3)
         if stamp is not None:
             self._age_ms.append((time.time_ns() - stamp_ns(stamp)) / 1e6)
+
+    def starting(self, waiting_for: str) -> None:
+        """Not ready yet: the status says STARTING and what the node waits for."""
+        if waiting_for != self.waiting_for:
+            self.node.get_logger().info(f'starting: {waiting_for}')
+        self.waiting_for = waiting_for
+
+    def ready(self, message: str) -> None:
+        """Ready (logged once per change, e.g. "ready: first skeletons can flow")."""
+        if self.waiting_for is not None:
+            self.node.get_logger().info(message)
+            self.waiting_for = None
+            self._last_input = time.monotonic()
+
+    def hold(self, what: str, stamp) -> None:
+        """A message that arrived before the node was ready: counted and logged, never
+        silently lost (at most one line every 5 s)."""
+        self.held += 1
+        self._last_input = time.monotonic()
+        self.node.get_logger().warning(
+            f'{what} {stamp_text(stamp)} not processed: starting, {self.waiting_for} '
+            f'({self.held} so far)', throttle_duration_sec=5.0)
 
     def drop(self, what: str, stamp, error: Exception | str) -> None:
         """A message that cannot be processed: counted, its reason logged (at most one
@@ -120,7 +166,9 @@ class NodeStatus:
         busy, age = sorted(self._busy_ms), sorted(self._age_ms)
         self._busy_ms, self._age_ms = [], []
         silent = now - self._last_input
-        if silent > SILENT_ERROR:
+        if self.waiting_for is not None:
+            level, message = DiagnosticStatus.WARN, f'starting: {self.waiting_for}'
+        elif silent > SILENT_ERROR:
             level, message = DiagnosticStatus.ERROR, f'no input for {silent:.0f} s'
         elif new[3]:
             level, message = DiagnosticStatus.WARN, f'dropping messages: {self.last_drop}'
@@ -131,6 +179,7 @@ class NodeStatus:
         else:
             level, message = DiagnosticStatus.OK, 'ok'
         values = {
+            'state': 'starting' if self.waiting_for is not None else 'ready',
             'input rate (Hz)': f'{new[0] / span:.2f}',
             'output rate (Hz)': f'{new[1] / span:.2f}',
             'processing time median (ms)': f'{busy[len(busy) // 2]:.2f}' if busy else '-',
@@ -138,8 +187,11 @@ class NodeStatus:
             'output stamp age median (ms)': f'{age[len(age) // 2]:.1f}' if age else '-',
             'messages received': str(self.received),
             'messages published': str(self.published),
-            'frames skipped': str(self.skipped),
+            'frames skipped': (str(self.skipped) if all(c.skips_known for c in self.counters)
+                               else f'{self.skipped}; unknown where rclpy gives no sequence '
+                                    f'numbers (Humble)'),
             'messages dropped': str(self.dropped),
+            'messages before ready': str(self.held),
             'last drop': self.last_drop or '-',
         }
         values.update({k: str(v) for k, v in self.details().items()})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -18,6 +19,7 @@ from pose_estimation_ros.nodes.common import (InputSubscription, run_nodes, star
 from pose_estimation_ros.nodes.diagnostics import NodeStatus
 from pose_estimation_ros.nodes.parameters import declare_parameters
 
+WAITING = 'waiting for the inference node to subscribe encoded_tensor'
 
 
 class ImageEncoderNode(Node):
@@ -32,6 +34,11 @@ class ImageEncoderNode(Node):
             raise startup_error(self, error) from error
         self.publisher = self.create_publisher(TensorList, 'encoded_tensor', tensor_qos())
         self.status = NodeStatus(self)
+        # The inference node subscribes encoded_tensor only once it and the decoder are
+        # ready, so a subscriber here means skeletons can flow (see README "Start-up").
+        self.status.starting(WAITING)
+        self.create_timer(0.25, self._check_downstream,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.inputs = [InputSubscription(self, Image, 'image', self.on_image,
                                          values['input_qos'], self.status, 'camera images')]
         if values['subscribe_compressed']:
@@ -44,6 +51,16 @@ class ImageEncoderNode(Node):
             f'({cfg.tensor_layout}, {cfg.channel_order}, {cfg.normalization_type}, '
             f'{"letterbox" if cfg.keep_aspect_ratio else "stretch"}); cv_bridge '
             f'{"in use" if messages.HAVE_CV_BRIDGE else "not installed, numpy path"}')
+
+    def _check_downstream(self) -> bool:
+        if self.publisher.get_subscription_count():
+            self.status.ready('ready: first skeletons can flow (inference and decoder are '
+                              'up)')
+            return True
+        if self.status.waiting_for is None:
+            self.status.starting('no subscriber of encoded_tensor any more (inference node '
+                                 'stopped?)')
+        return False
 
     def on_image(self, msg: Image) -> None:
         started = time.perf_counter()
@@ -62,6 +79,9 @@ class ImageEncoderNode(Node):
             self.status.drop('compressed image', msg.header.stamp, error)
 
     def publish(self, header, image, encoding: str, started: float) -> None:
+        if self.status.waiting_for is not None and not self._check_downstream():
+            self.status.hold('image', header.stamp)
+            return
         tensor, geometry = self.encoder.encode(image, encoding)
         self.publisher.publish(messages.tensor_list_msg(
             header, {self.encoder.config.tensor_name: tensor}, geometry))

@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from pose_estimation_ros.core.models import resolve_model_path
 from pose_estimation_ros.core.params import INFERENCE_NODE, INFERENCE_PARAMETERS
 from pose_estimation_ros.core.pipeline import InferenceStage
 from pose_estimation_ros.msg import TensorList
-from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.nodes import compat, messages
 from pose_estimation_ros.nodes.common import (DECODER_QUEUE, run_nodes, startup_error,
                                               tensor_qos)
 from pose_estimation_ros.nodes.diagnostics import NodeStatus
@@ -55,16 +56,37 @@ class InferenceNode(Node):
             raise startup_error(self, error) from error
         self.get_logger().info(self.inference.reason)
         self.get_logger().info(self.inference.describe())
+        try:
+            seconds = self.inference.time_per_frame()
+        except RuntimeError as error:
+            raise startup_error(self, f'the model does not run: {error}') from error
+        if seconds is not None:
+            self.get_logger().info(self.inference.speed_report(seconds))
         self.publisher = self.create_publisher(TensorList, 'network_output',
                                                tensor_qos(DECODER_QUEUE))
         self.status = NodeStatus(self, lambda: {
             'backend': self.inference.backend.description,
-            'model': values['model_file_path']})
+            'model': values['model_file_path'],
+            'inference time at start-up (ms)': (f'{seconds * 1e3:.1f}' if seconds
+                                                else '-')})
         self.counter = self.status.counter('encoded tensors')
-        self.create_subscription(TensorList, 'encoded_tensor', self.on_tensors, tensor_qos())
+        # Frames are taken once the decoder listens: the encoder then knows (from this
+        # subscription) that skeletons can flow, and holds frames until then.
+        self._subscription = None
+        self.status.starting('waiting for the decoder to subscribe network_output')
+        self._ready_timer = self.create_timer(0.1, self._subscribe_when_decoded,
+                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._subscribe_when_decoded()
+
+    def _subscribe_when_decoded(self) -> None:
+        if self._subscription is None and self.publisher.get_subscription_count():
+            self._subscription = compat.create_subscription(
+                self, TensorList, 'encoded_tensor', self.on_tensors, tensor_qos())
+            self.status.ready('ready: taking encoded tensors (the decoder is up)')
+            self.destroy_timer(self._ready_timer)
 
     def on_tensors(self, msg: TensorList, info) -> None:
-        if not self.status.arrived(self.counter, info):
+        if not self.status.arrived(self.counter, info, msg):
             return
         started = time.perf_counter()
         try:

@@ -19,7 +19,7 @@ from pose_estimation_ros.core.params import (SKELETON_3D_NODE, SKELETON_3D_PARAM
                                              depth_params)
 from pose_estimation_ros.core.stamps import StampCache
 from pose_estimation_ros.msg import Skeleton2DArray, Skeleton3DArray
-from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.nodes import compat, messages
 from pose_estimation_ros.nodes.common import InputSubscription, run_nodes, startup_error
 from pose_estimation_ros.nodes.diagnostics import NodeStatus, stamp_ns
 from pose_estimation_ros.nodes.parameters import declare_parameters, on_parameters_change
@@ -56,8 +56,9 @@ class Skeleton3DNode(Node):
                               None, 'depth images', depth=size),
             InputSubscription(self, CameraInfo, 'camera_info', self.on_camera_info,
                               self.values['input_qos'], None, 'camera infos', depth=size)]
-        self.create_subscription(Skeleton2DArray, 'skeletons', self.on_skeletons,
-                                 QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE))
+        compat.create_subscription(
+            self, Skeleton2DArray, 'skeletons', self.on_skeletons,
+            QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE))
 
     def _apply_parameters(self, values) -> None:
         """Live change: raises ValueError (change refused) unless the values are valid."""
@@ -78,7 +79,7 @@ class Skeleton3DNode(Node):
         self._match_pending()
 
     def on_skeletons(self, msg: Skeleton2DArray, info) -> None:
-        if not self.status.arrived(self.skeletons_counter, info):
+        if not self.status.arrived(self.skeletons_counter, info, msg):
             return
         for stamp, _ in self._pending.add(stamp_ns(msg.header.stamp), msg):
             self._drop(stamp, 'its depth image / camera_info did not arrive in time '
