@@ -23,7 +23,7 @@ from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, d
 from pose_estimation_ros.core.pipeline import extract_maps
 from pose_estimation_ros.core.tracking import Tracker
 from pose_estimation_ros.msg import Skeleton2DArray, TensorList
-from pose_estimation_ros.nodes import messages
+from pose_estimation_ros.nodes import compat, messages
 from pose_estimation_ros.nodes.common import (DECODER_QUEUE, INPUT_QOS_CHOICES,
                                               InputSubscription, run_nodes, startup_error,
                                               tensor_qos)
@@ -59,8 +59,8 @@ class OpenPoseDecoderNode(Node):
         self.overlay_pub = self.create_publisher(Image, 'overlay_image', 10)
         self.status = NodeStatus(self)
         self.counter = self.status.counter('network outputs')
-        self.create_subscription(TensorList, 'network_output', self.on_tensors,
-                                 tensor_qos(DECODER_QUEUE))
+        compat.create_subscription(self, TensorList, 'network_output', self.on_tensors,
+                                   tensor_qos(DECODER_QUEUE))
         # The overlay needs the source images: subscribed only while someone watches.
         if self.values['input_qos'] not in INPUT_QOS_CHOICES:
             raise startup_error(self, f'input_qos must be one of {", ".join(INPUT_QOS_CHOICES)}'
@@ -80,7 +80,7 @@ class OpenPoseDecoderNode(Node):
         self.tracker.configure(tracking)
 
     def on_tensors(self, msg: TensorList, info) -> None:
-        if not self.status.arrived(self.counter, info):
+        if not self.status.arrived(self.counter, info, msg):
             return
         started = time.perf_counter()
         try:
