@@ -85,11 +85,17 @@ class RosHarness:
                      timeout: float = 20.0):
         """Wait until a publisher has ``count`` subscriptions (or a subscription has
         ``count`` publishers) matched."""
+        from pose_estimation_ros.nodes import compat
+
+        def publisher_count(subscription):
+            node = next((n for n in self.nodes if subscription in n.subscriptions), None)
+            return compat.publisher_count(node, subscription)
+
         if publisher is not None:
             self.spin_until(lambda: publisher.get_subscription_count() >= count, timeout,
                             f'{count} subscription(s) on {publisher.topic_name}')
         if subscription is not None:
-            self.spin_until(lambda: subscription.get_publisher_count() >= count, timeout,
+            self.spin_until(lambda: publisher_count(subscription) >= count, timeout,
                             f'{count} publisher(s) on {subscription.topic_name}')
 
     def collect(self, msg_type, topic: str, qos=10, node=None):

@@ -26,9 +26,8 @@ from pose_estimation_ros.nodes import compat
 from pose_estimation_ros.nodes.diagnostics import FrameCounter, NodeStatus
 
 PACKAGE = 'pose_estimation_ros'
-# Environment variables naming Fast DDS's XML profile: Fast DDS 3 (Kilted) reads the
-# first, Fast DDS 2 (Humble 2.6, Jazzy 2.14) the second; each reads only its own.
-DDS_PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+# Environment variables naming Fast DDS's XML profile (which one is read: compat).
+DDS_PROFILE_VARIABLES = tuple(compat.FAST_DDS_PROFILE_VARIABLES.values())
 
 
 # Errors a node raises while reading its configuration: the executable reports them
@@ -73,14 +72,20 @@ def use_dds_profile(environ=os.environ) -> str:
     rmw = environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
     if not rmw.startswith('rmw_fastrtps'):
         return f'{rmw}: no Fast DDS profile loaded (see README, "Transport")'
+    readers = compat.fast_dds_profile_variables(environ)
+    fastdds, fastrtps = DDS_PROFILE_VARIABLES
     for variable in DDS_PROFILE_VARIABLES:
         if environ.get(variable):
-            return f'Fast DDS profile from {variable}={environ[variable]}'
+            text = f'Fast DDS profile from {variable}={environ[variable]}'
+            if variable == fastdds and readers == (fastrtps,) and not environ.get(fastrtps):
+                # Fast DDS 2 would ignore it and run with its defaults, unnoticed.
+                environ[fastrtps] = environ[variable]
+                text += f' (also set as {fastrtps}, the name Fast DDS 2 reads)'
+            return text
     path = dds_profile_path()
     if not path.is_file():
         return f'Fast DDS defaults ({path} is missing)'
-    # Both: which Fast DDS version rmw_fastrtps links is not ours to guess from names.
-    for variable in DDS_PROFILE_VARIABLES:
+    for variable in readers:
         environ[variable] = str(path)
     return f'Fast DDS profile {path}'
 

@@ -93,3 +93,26 @@ def message_key(info, msg) -> tuple | None:
     if header is None:
         return None
     return ('header', header.stamp.sec, header.stamp.nanosec, header.frame_id)
+
+
+# Fast DDS's XML profile variable: Fast DDS 3 (Kilted, library libfastdds) reads
+# FASTDDS_DEFAULT_PROFILES_FILE, and its rmw also takes FASTRTPS_ (loading the file a
+# second time, with XML errors); Fast DDS 2 (Humble 2.6, Jazzy 2.14, libfastrtps) reads
+# only FASTRTPS_DEFAULT_PROFILES_FILE.
+FAST_DDS_PROFILE_VARIABLES = {'libfastdds.so': 'FASTDDS_DEFAULT_PROFILES_FILE',
+                              'libfastrtps.so': 'FASTRTPS_DEFAULT_PROFILES_FILE'}
+
+
+def fast_dds_profile_variables(environ) -> tuple[str, ...]:
+    """The profile variables the Fast DDS found on the library path reads (the
+    directories of LD_LIBRARY_PATH and of every AMENT_PREFIX_PATH's lib): one name,
+    or both where neither or both libraries are found."""
+    import os
+    folders = [*environ.get('LD_LIBRARY_PATH', '').split(os.pathsep),
+               *(os.path.join(p, 'lib') for p in environ.get('AMENT_PREFIX_PATH', '')
+                 .split(os.pathsep) if p)]
+    found = {variable for library, variable in FAST_DDS_PROFILE_VARIABLES.items()
+             if any(folder and os.path.exists(os.path.join(folder, library))
+                    for folder in folders)}
+    return tuple(v for v in FAST_DDS_PROFILE_VARIABLES.values()
+                 if len(found) != 1 or v in found)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def install_prefix() -> Path:
 
 
 INSTALL = install_prefix()
+# The inference node's start-up log line (InferenceStage.speed_report).
+INFERENCE_TIME = re.compile(r': (\d+) ms per frame, at most ')
 SHARE = INSTALL / 'share' / PACKAGE
 
 
@@ -141,6 +144,20 @@ class ProcessGraph:
     def log(self, name: str) -> str:
         return self.processes[name].output
 
+    def inference_seconds(self, timeout: float = 120.0) -> float:
+        """Seconds per inference on this machine, as the graph's inference node measured
+        at start-up (its log line "... N ms per frame, at most ... Hz")."""
+        name = 'pose_estimation' if self.runner else 'inference_node'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = INFERENCE_TIME.search(self.log(name))
+            if found:
+                return float(found.group(1)) / 1e3
+            self.assert_running()
+            time.sleep(0.1)
+        raise RuntimeError(f'{name} logged no inference time within {timeout} s:\n'
+                           f'{self.log(name)[-2000:]}')
+
     def assert_running(self) -> None:
         dead = {name: p.popen.returncode for name, p in self.processes.items()
                 if not p.running()}
@@ -207,8 +224,8 @@ class GraphWatcher:
         self.arrivals: dict[int, int] = {}
         self.skeletons: dict[int, object] = {}
         self.statuses: dict[str, list] = {}
-        self.node.create_subscription(Skeleton2DArray, f'{self.prefix}/skeletons',
-                                      self._on_skeletons, reliable)
+        self.skeleton_subscription = self.node.create_subscription(
+            Skeleton2DArray, f'{self.prefix}/skeletons', self._on_skeletons, reliable)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       reliable)
         self.publishers = {key: self.node.create_publisher(kind, topic, reliable)
@@ -263,6 +280,15 @@ class GraphWatcher:
         self.wait(lambda: wanted <= set(self.arrivals), timeout)
         with self.lock:
             return [s for s in stamps if s in self.arrivals]
+
+    def wait_matched(self, timeout: float = 30.0) -> None:
+        """Until the decoder's skeletons publisher is matched (a frame sent before
+        would give skeletons nobody here receives); RuntimeError after ``timeout``."""
+        from pose_estimation_ros.nodes.compat import publisher_count
+        if not self.wait(lambda: publisher_count(self.node, self.skeleton_subscription),
+                         timeout):
+            raise RuntimeError(f'no publisher of {self.prefix}/skeletons matched within '
+                               f'{timeout} s')
 
     def latencies_ms(self, stamps) -> list[float]:
         with self.lock:
