@@ -8,6 +8,8 @@ Measured when the floors were set: coco_val_mini AP 0.604 (AR 0.658), coco_val_d
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,8 +74,29 @@ def test_evaluate_command(tmp_path, capsys):
 # Measured when the floors were set (OpenVINO 2026.4.1, f32 hint, this file's decoder
 # values): INT8 IR on OpenVINO mini 0.761 / dev 0.495; the project's ONNX conversion
 # (QDQ INT8) on ONNX Runtime 0.769 / 0.486.
+#
+# INT8 kernels differ by instruction set: with VNNI/AMX dot products (Xeon with AMX, AMD
+# Zen 4/5 with AVX-512 VNNI) the results above; plain AVX2 sums u8*s8 pairs in saturating
+# 16 bits (OpenVINO's jit_avx2_I8, ONNX Runtime's MLAS likewise), and there: OpenVINO mini
+# 0.761 / dev 0.479 (a 2-core AMD EPYC without VNNI, and this project's AVX-512 machine
+# with ONEDNN_MAX_CPU_ISA=AVX2: the same figures), the ONNX on ONNX Runtime 0.013 from the
+# IR on mini (the EPYC). So each CPU kind has its own floor and tolerance, both measured.
 HPE_PARAMS = PARAMS_FILE.parent / 'human_pose_estimation_0001.yaml'
-HPE_FLOORS = {'mini': 0.75, 'dev': 0.48}
+
+
+def _int8_dot_products() -> bool:
+    """This CPU has VNNI or AMX INT8 dot-product instructions (Linux /proc/cpuinfo)."""
+    try:
+        flags = set(Path('/proc/cpuinfo').read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {'avx512_vnni', 'avx_vnni', 'amx_int8'}) and \
+        os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper() in ('', 'ALL')
+
+
+VNNI = _int8_dot_products()
+HPE_FLOORS = {'mini': 0.75, 'dev': 0.48} if VNNI else {'mini': 0.75, 'dev': 0.47}
+HPE_ONNX_TOLERANCE = 0.01 if VNNI else 0.02
 
 
 @pytest.fixture(scope='module')
@@ -107,4 +130,4 @@ def test_hpe_keypoint_ap_floor_on_openvino(hpe_runs, name):
 @pytest.mark.parametrize('name', ['mini', 'dev'])
 def test_hpe_onnx_conversion_agrees_with_the_ir_in_ap(hpe_runs, name):
     ir, onnx = hpe_runs[name]['openvino'].stats['AP'], hpe_runs[name]['onnxruntime'].stats['AP']
-    assert abs(ir - onnx) <= 0.01, (ir, onnx)
+    assert abs(ir - onnx) <= HPE_ONNX_TOLERANCE, (ir, onnx, 'VNNI' if VNNI else 'no VNNI')

@@ -125,20 +125,27 @@ class ProcessGraph:
     """The launch file's nodes as separate processes (those its ``arguments`` start), or
     with ``runner=True`` the same graph in the single-process runner."""
 
-    def __init__(self, arguments: dict[str, str] | None = None, runner: bool = False):
+    def __init__(self, arguments: dict[str, str] | None = None, runner: bool = False,
+                 wrap=None, env: dict[str, str] | None = None):
+        """``wrap(executable, command)``: the command to run instead (e.g. the node under
+        an emulated rclpy); ``env``: the processes' environment."""
         self.arguments = dict(arguments or {})
         self.runner = runner
+        self.wrap = wrap or (lambda executable, command: command)
+        self.env = env
         self.processes: dict[str, NodeProcess] = {}
 
     def commands(self) -> dict[str, list[str]]:
         if self.runner:
-            return {'pose_estimation': runner_command_line(INSTALL, self.arguments)}
-        return {node.executable: command_line(node, INSTALL, self.arguments)
-                for node in started(self.arguments)}
+            commands = {'pose_estimation': runner_command_line(INSTALL, self.arguments)}
+        else:
+            commands = {node.executable: command_line(node, INSTALL, self.arguments)
+                        for node in started(self.arguments)}
+        return {name: self.wrap(name, command) for name, command in commands.items()}
 
     def start(self) -> ProcessGraph:
         for name, command in self.commands().items():
-            self.processes[name] = NodeProcess(command)
+            self.processes[name] = NodeProcess(command, self.env)
         return self
 
     def log(self, name: str) -> str:
