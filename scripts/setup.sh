@@ -114,4 +114,7 @@ if ! colcon --log-base "$repo/log" build --paths "$repo" --build-base "$repo/bui
   tail -40 "$repo/log/colcon_build.log" >&2
   die "colcon build failed (full log: log/colcon_build.log)"
 fi
+# --- the decoder's compiled (numba) steps into this machine's cache (once per machine,
+# numba version and source; seconds when cached), so no node compiles them at its start ---
+PYTHONPATH="$repo" python -m pose_estimation_ros.tools.warm_decoder
 say "ready: source scripts/env.sh to use the package in this shell"

@@ -49,8 +49,10 @@ the output image size).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+import threading
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -329,16 +331,128 @@ def split_network_outputs(heatmap: np.ndarray, part_affinity_fields: np.ndarray 
             None if maxpool is None else np.asarray(maxpool, dtype=np.float32))
 
 
+# ---------------------------------------------------------------- compiled steps
+# Loading the compiled steps into a process: under a second from the on-disk cache, half
+# a minute or more to compile on a machine's first start (README "The decoder's first
+# start"). Decoders made with load_compiled=False decode with the numpy steps meanwhile.
+_LOADED = threading.Event()
+_LOAD_LOCK = threading.Lock()
+_load_result: CompiledSteps | None = None
+
+
+@dataclass(frozen=True)
+class CompiledSteps:
+    """What :func:`load_compiled_steps` did: ``compiled`` True when some code was not in
+    the cache and was compiled (and cached), False when all of it was loaded from it."""
+
+    seconds: float
+    compiled: bool
+    cache_dir: str
+    note: str = ''  # why the cache is numba's default one, when it is
+
+
+def compiled_steps_cached() -> bool:
+    """Whether this machine's cache holds the compiled steps for this source, numba and
+    CPU (a load then takes about a second; else it compiles, once)."""
+    return openpose_jit.AVAILABLE and openpose_jit.is_cached()
+
+
+def compiled_steps_loaded() -> bool:
+    """Whether :func:`load_compiled_steps` has finished in this process."""
+    return _LOADED.is_set()
+
+
+def load_compiled_steps() -> CompiledSteps:
+    """Load the compiled steps into this process, compiling (and caching on disk) what
+    the cache lacks: every function and argument type the decoder passes (greedy and
+    hungarian matching, heatmaps as a strided view or contiguous). Blocks; once per
+    process (later calls return the first result); safe to run in a thread while other
+    threads decode (the numpy steps call no numba code, so they never wait on numba's
+    compiler lock). ImportError without numba."""
+    global _load_result
+    if not openpose_jit.AVAILABLE:
+        raise ImportError('the compiled decoder needs numba (pip install numba)')
+    with _LOAD_LOCK:
+        if _load_result is None:
+            started = time.perf_counter()
+            misses = _warm_up()
+            seconds = time.perf_counter() - started
+            where = openpose_jit.CACHE_DIR
+            openpose_jit.mark_cached({'seconds': round(seconds, 2), 'compiled': misses > 0})
+            _load_result = CompiledSteps(seconds, misses > 0,
+                                         str(where) if where else "numba's default cache",
+                                         openpose_jit.CACHE_NOTE)
+            _LOADED.set()
+    return _load_result
+
+
+def load_compiled_steps_in_thread(
+        done: Callable[[CompiledSteps | None, BaseException | None], None]
+) -> threading.Thread:
+    """:func:`load_compiled_steps` in a daemon thread (a shutdown does not wait for a
+    compilation); ``done(result, None)`` or ``done(None, error)`` is called in it."""
+    def run():
+        try:
+            result = load_compiled_steps()
+        except Exception as error:  # reported; the numpy steps go on
+            done(None, error)
+        else:
+            done(result, None)
+
+    thread = threading.Thread(target=run, name='compile_decoder', daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> int:
+    """Decode a real-sized map of people through each compiled entry point with each
+    argument type the decoder passes; returns the number of signatures compiled (not
+    found in the cache)."""
+    from .synthetic_pose import crowd
+
+    def misses():
+        return sum(sum(f.stats.cache_misses.values()) for f in vars(openpose_jit).values()
+                   if hasattr(f, 'py_func') and hasattr(f, 'stats'))
+
+    before = misses()
+    heat, pafs, _ = split_network_outputs(crowd(5)[1][None], layout='NHWC',
+                                          heatmap_channels=(0, 18))
+    for matching in MATCHING_METHODS:
+        decoder = OpenPoseDecoder(replace(DecoderParams(), matching=matching), 'compiled',
+                                  load_compiled=False)
+        # A strided view (channels of a larger tensor, NCHW transposed) and contiguous
+        # maps (float16/float64 outputs converted, one-purpose tensors).
+        for maps in (heat, np.ascontiguousarray(heat)):
+            decoder._decode(maps, pafs, None, None, compiled=True)
+    return misses() - before
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view: numba types writable and read-only arrays apart, and message
+    tensors are read-only, so one compiled signature serves both (no copy)."""
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 class OpenPoseDecoder:
     """Decodes heatmaps (H, W, P) and PAFs (H, W, C) into people (see module doc).
 
     Keeps work arrays between calls, so one instance must not decode in two threads at
     once. ``implementation``: ``'numpy'`` (the reference steps below), ``'compiled'``
     (the same steps compiled with numba, :mod:`.openpose_jit`; ImportError without
-    numba) or ``'auto'`` (compiled when numba is installed).
+    numba) or ``'auto'`` (compiled when numba is installed); ``prefers_compiled`` says
+    whether the compiled steps were chosen. ``load_compiled``: load them now
+    (:func:`load_compiled_steps`: blocks, half a minute or more on a machine's first
+    start); False: decode with the numpy steps (same results) until
+    :func:`load_compiled_steps` has finished in any thread, then with the compiled ones
+    (``compiled`` tells which run now).
     """
 
-    def __init__(self, params: DecoderParams | None = None, implementation: str = 'auto'):
+    def __init__(self, params: DecoderParams | None = None, implementation: str = 'auto',
+                 *, load_compiled: bool = True):
         self.params = (params or DecoderParams()).validate()
         p = self.params
         if implementation not in IMPLEMENTATIONS:
@@ -347,11 +461,12 @@ class OpenPoseDecoder:
         if implementation == 'compiled' and not openpose_jit.AVAILABLE:
             raise ImportError('the compiled decoder needs numba (pip install numba)')
         # Group bit masks of the compiled assembly are int64.
-        self.compiled = implementation != 'numpy' and openpose_jit.AVAILABLE and \
+        self.prefers_compiled = implementation != 'numpy' and openpose_jit.AVAILABLE and \
             len(p.labels) <= 62
         self._num_parts = len(p.labels)
         edges = np.asarray(p.edges, dtype=np.int64)
-        self._edge_a, self._edge_b = edges[:, 0], edges[:, 1]
+        # Contiguous copies: one compiled signature whatever the number of edges.
+        self._edge_a, self._edge_b = edges[:, 0].copy(), edges[:, 1].copy()
         self._paf_channels = np.asarray(p.edges_paf, dtype=np.int32).T.copy()  # (2, E)
         self._paf_x = self._paf_channels[0].astype(np.int64)
         self._paf_y = self._paf_channels[1].astype(np.int64)
@@ -361,14 +476,13 @@ class OpenPoseDecoder:
         self._part_bits = [1 << i for i in range(self._num_parts)]
         self._buffers: dict[str, np.ndarray] = {}
         self._compiled_args: dict[tuple, tuple] = {}
-        if self.compiled:
-            # Load the compiled code now (about a second per process from numba's disk
-            # cache; seconds to compile on the very first run), not on the first frame.
-            # (Maps no smaller than the NMS window: the input checks refuse those.)
-            cells = max(4, self.params.nms_kernel_size)
-            maps = np.zeros((cells, cells, max(self._num_parts, self._max_paf_channel + 1)),
-                            np.float32)
-            self.decode(maps[:, :, :self._num_parts], maps)
+        if self.prefers_compiled and load_compiled:
+            load_compiled_steps()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether :meth:`decode` runs the compiled steps now (chosen and loaded)."""
+        return self.prefers_compiled and _LOADED.is_set()
 
     def _buffer(self, name: str, shape, dtype=np.float32) -> np.ndarray:
         # Work arrays kept between calls: fresh ones of this size cost page faults that
@@ -398,8 +512,12 @@ class OpenPoseDecoder:
                            self.params.nms_kernel_size)
         if geometry is not None:
             geometry.validate()
+        # Decided once per call: a load finishing meanwhile counts from the next one.
+        return self._decode(heatmaps, pafs, maxpool_heatmaps, geometry, self.compiled)
+
+    def _decode(self, heatmaps, pafs, maxpool_heatmaps, geometry, compiled: bool):
         heat, pafs = self._check_maps(heatmaps, pafs, maxpool_heatmaps)
-        if self.compiled:
+        if compiled:
             return self._decode_compiled(heat, pafs, maxpool_heatmaps, geometry)
         if not (heat.flags.c_contiguous and heat.dtype == np.float32):
             # One copy of the part channels: the max-pool on a strided view costs more.
@@ -417,7 +535,7 @@ class OpenPoseDecoder:
             peak_group[peaks] = g
             edge_group[conns] = g
         return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
-                                 heat.shape, geometry)
+                                 heat.shape, geometry, False)
 
     def _decode_compiled(self, heat, pafs, maxpool, geometry) -> list[Person]:
         """The steps of :meth:`decode` compiled (:mod:`.openpose_jit`), same results."""
@@ -425,19 +543,22 @@ class OpenPoseDecoder:
         jit = openpose_jit
         if heat.dtype != np.float32:
             heat = heat.astype(np.float32)
-        pool = heat if maxpool is None else np.asarray(maxpool, dtype=np.float32)
+        heat, pafs = _read_only(heat), _read_only(pafs)
+        pool = heat if maxpool is None else _read_only(np.asarray(maxpool, dtype=np.float32))
         shape = heat.shape
         args = self._compiled_args.get(shape[:2])
         if args is None:  # the parameters and scratch arrays for this map size
+            # Python ints and floats cast, so that the types (the compiled signature)
+            # never depend on how a parameter was written.
             args = self._compiled_args[shape[:2]] = (
-                np.float32(p.threshold_heatmap), p.nms_kernel_size, self._num_parts,
+                np.float32(p.threshold_heatmap), int(p.nms_kernel_size), self._num_parts,
                 np.empty(shape[0] * shape[1] * self._num_parts, np.int64),
                 bool(p.refine_parts_coordinates), float(p.refine_peak_sigma),
                 self._edge_a, self._edge_b, self._paf_x, self._paf_y, self._t,
                 float(p.threshold_edge_size), np.float32(p.threshold_edge_score),
                 int(p.threshold_edge_sampling_counter), np.empty(shape[:2], bool),
                 np.empty(shape[:2], bool), float(p.part_confidence_weight),
-                float(p.threshold_split_score), p.threshold_part_counter,
+                float(p.threshold_split_score), int(p.threshold_part_counter),
                 float(p.threshold_object_score))
         use_pool = maxpool is not None
         if p.matching == 'greedy':
@@ -456,7 +577,7 @@ class OpenPoseDecoder:
             jit.merge_splits(peak_group, edge_group, part, starts, row, conf, xy, ea, eb,
                              etype, self._num_parts, float(p.threshold_split_score))
         return self._make_people(peak_group, edge_group, score, etype, part, conf, xy,
-                                 shape, geometry)
+                                 shape, geometry, True)
 
     # ------------------------------------------------------------------ steps
     def _check_maps(self, heatmaps, pafs, maxpool):
@@ -702,16 +823,16 @@ class OpenPoseDecoder:
         return groups, ea, eb
 
     def _make_people(self, peak_group, edge_group, score, etype, part, conf, xy, shape,
-                     geometry):
+                     geometry, compiled: bool):
         """Filter groups (step 6) into people in output pixels (step 7), best first.
 
         ``peak_group``/``edge_group``: group number of each candidate / matched edge (-1:
         none); among equal scores, people come in group number order.
         """
         p = self.params
-        collect = openpose_jit.collect_people if self.compiled else _collect_people
+        collect = openpose_jit.collect_people if compiled else _collect_people
         people = collect(peak_group, edge_group, part, conf, score, etype,
-                         len(self._edge_a), p.threshold_part_counter,
+                         len(self._edge_a), int(p.threshold_part_counter),
                          float(p.threshold_object_score))
         return self._people(people, part, conf, xy, shape, geometry)
 

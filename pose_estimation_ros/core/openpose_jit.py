@@ -6,14 +6,25 @@ maps) in one pass each without per-call numpy overhead, which dominates at the d
 map sizes (46x54 cells). ``AVAILABLE`` is False when numba is not installed: the decoder
 then runs the numpy steps.
 
-Compiled on first use and cached on disk (``cache=True``: a few seconds once per
-installation, then milliseconds to load). The float32/float64 arithmetic follows the
-numpy steps operation by operation; sums may differ from numpy's pairwise summation in
-the last bits.
+Compiled on first use and cached on disk once per machine: in ``CACHE_DIR``, one
+directory per source text of this module and numba/llvmlite/numpy/Python version, not
+per install path (numba's own cache sits next to the source or mirrors its path, so each
+new colcon install prefix compiled again: most of a minute). numba's index keys every
+entry by CPU name and features too, so another CPU compiles its own. Where numba lacks
+the (internal) custom-locator hook, ``CACHE_NOTE`` says so and numba's default cache is
+used. The float32/float64 arithmetic follows the numpy steps operation by operation;
+sums may differ from numpy's pairwise summation in the last bits.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +34,156 @@ except ImportError:  # the numpy reference runs instead
     numba = None
 
 AVAILABLE = numba is not None
+# Where the compiled steps are cached (None: numba's default place, CACHE_NOTE says why).
+CACHE_DIR: Path | None = None
+CACHE_NOTE = ''
+# Cache directories of other source versions kept (a checkout switching branches).
+_KEEP_VERSIONS = 4
+
+
+def cache_root() -> Path:
+    """``$POSE_ESTIMATION_ROS_CACHE_DIR``, else ``$NUMBA_CACHE_DIR/pose_estimation_ros``,
+    else ``${XDG_CACHE_HOME:-~/.cache}/pose_estimation_ros/numba``."""
+    if os.environ.get('POSE_ESTIMATION_ROS_CACHE_DIR'):
+        return Path(os.environ['POSE_ESTIMATION_ROS_CACHE_DIR']).expanduser()
+    if os.environ.get('NUMBA_CACHE_DIR'):
+        return Path(os.environ['NUMBA_CACHE_DIR']).expanduser() / 'pose_estimation_ros'
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / \
+        'pose_estimation_ros' / 'numba'
+
+
+def cache_key(source: bytes) -> str:
+    """The cache directory's key: this module's source text and every version the
+    machine code depends on (a changed source or upgraded numba never loads old code)."""
+    import llvmlite
+    digest = hashlib.sha256(source)
+    for part in (numba.__version__, llvmlite.__version__, np.__version__,
+                 sys.implementation.cache_tag):
+        digest.update(b'\0' + str(part).encode())
+    return digest.hexdigest()[:20]
+
+
+def _use_source_keyed_cache() -> None:
+    """Put numba's cache of this module's functions in ``CACHE_DIR`` (see module doc):
+    a cache locator keyed by the source text, registered before the decorations below.
+    ``numba.core.caching``'s locator classes are internal API: without them (another
+    numba), numba's default cache is used and ``CACHE_NOTE`` says so."""
+    global CACHE_DIR, CACHE_NOTE
+    fallback = 'the compiled decoder is cached where numba puts it by default (next to ' \
+        'the installed source, or in $NUMBA_CACHE_DIR by its path): each new install ' \
+        'prefix compiles it again'
+    try:
+        from numba.core import caching
+        base = caching._CacheLocator
+        impl = getattr(caching, 'CacheImpl', None) or caching._CacheImpl
+        classes = impl._locator_classes
+        if not isinstance(classes, list):
+            raise TypeError(f'_locator_classes is a {type(classes).__name__}')
+    except (ImportError, AttributeError, TypeError) as error:
+        CACHE_NOTE = f'numba {numba.__version__} has no cache locator hook ({error}): {fallback}'
+        return
+    if numba.config.CACHE_LOCATOR_CLASSES:  # the user chose numba's locators
+        CACHE_NOTE = f'NUMBA_CACHE_LOCATOR_CLASSES is set: {fallback}'
+        return
+    try:
+        source = Path(__file__).read_bytes()
+        directory = cache_root() / f'openpose_jit-{cache_key(source)}'
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()  # writable?
+    except (OSError, RuntimeError) as error:  # RuntimeError: no home directory
+        CACHE_NOTE = f'cannot use the cache directory ({error}): {fallback}'
+        return
+    module_file = os.path.realpath(__file__)
+    stamp = directory.name
+
+    class SourceKeyedLocator(base):
+        """This module's functions only, all in ``directory``; the source stamp is the
+        content key (numba's stamp and directory follow the file's path)."""
+
+        def __init__(self, py_func, py_file):
+            self._lineno = py_func.__code__.co_firstlineno
+
+        def get_cache_path(self):
+            return str(directory)
+
+        def get_source_stamp(self):
+            return stamp
+
+        def get_disambiguator(self):
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if os.path.realpath(py_file) != module_file:
+                return None  # someone else's function: numba's own locators
+            locator = cls(py_func, py_file)
+            try:
+                locator.ensure_cache_path()
+            except OSError:
+                return None
+            return locator
+
+    classes.insert(0, SourceKeyedLocator)
+    CACHE_DIR = directory
+
+
+def cpu_key() -> str:
+    """What numba compiles for here (target triple, CPU name, CPU features: its cache
+    index keys entries by this ``magic_tuple``), as a short hash."""
+    try:
+        from numba.core.registry import cpu_target
+        magic = cpu_target.target_context.codegen().magic_tuple()
+    except Exception:  # internal API moved: the same parts from llvmlite
+        import llvmlite.binding as ll
+        magic = (ll.get_process_triple(), numba.config.CPU_NAME or ll.get_host_cpu_name(),
+                 numba.config.CPU_FEATURES or ll.get_host_cpu_features().flatten())
+    return hashlib.sha256(repr(magic).encode()).hexdigest()[:16]
+
+
+def _manifest() -> Path | None:
+    return None if CACHE_DIR is None else CACHE_DIR / f'ready-{cpu_key()}.json'
+
+
+def is_cached() -> bool:
+    """The cache holds every compiled step for this CPU (written by :func:`mark_cached`
+    after a complete load); False also when numba's default cache is in use."""
+    manifest = _manifest()
+    return manifest is not None and manifest.is_file()
+
+
+def mark_cached(info: dict) -> None:
+    """Record that the cache is complete for this CPU (``info``: what for, how long);
+    on a load, refresh its time (last use); keep the newest few other source versions."""
+    manifest = _manifest()
+    if manifest is None:
+        return
+    try:
+        if manifest.is_file():
+            os.utime(manifest)
+            return
+        import llvmlite
+        info = {**info, 'numba': numba.__version__, 'llvmlite': llvmlite.__version__,
+                'numpy': np.__version__, 'python': sys.implementation.cache_tag}
+        temporary = manifest.with_suffix(f'.tmp{os.getpid()}')
+        temporary.write_text(json.dumps(info, indent=1, sort_keys=True) + '\n')
+        os.replace(temporary, manifest)
+        _prune(manifest.parent)
+    except OSError:
+        pass  # a read-only cache still loads; the next start asks again
+
+
+def _prune(current: Path) -> None:
+    def last_use(directory: Path) -> float:
+        times = [p.stat().st_mtime for p in directory.glob('ready-*.json')]
+        return max(times, default=directory.stat().st_mtime)
+
+    others = [d for d in current.parent.glob('openpose_jit-*') if d.is_dir() and d != current]
+    for old in sorted(others, key=last_use, reverse=True)[_KEEP_VERSIONS:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+if AVAILABLE:
+    _use_source_keyed_cache()
 
 
 def _jit(function):

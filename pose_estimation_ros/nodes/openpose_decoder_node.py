@@ -17,7 +17,10 @@ from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
 from pose_estimation_ros.core.drawing import draw_skeletons, to_bgr8
-from pose_estimation_ros.core.openpose import OpenPoseDecoder
+from pose_estimation_ros.core import openpose_jit
+from pose_estimation_ros.core.openpose import (OpenPoseDecoder, compiled_steps_cached,
+                                               compiled_steps_loaded,
+                                               load_compiled_steps_in_thread)
 from pose_estimation_ros.core.params import (DECODER_NODE, DECODER_PARAMETERS, decoder_params,
                                              tracker_params)
 from pose_estimation_ros.core.pipeline import extract_maps
@@ -43,10 +46,12 @@ class OpenPoseDecoderNode(Node):
         super().__init__(DECODER_NODE, **kwargs)
         self.values = declare_parameters(self, DECODER_PARAMETERS)
         try:
-            self.decoder = OpenPoseDecoder(decoder_params(self.values))
+            # The numpy steps until the compiled ones are loaded (_load_compiled_steps).
+            self.decoder = OpenPoseDecoder(decoder_params(self.values), load_compiled=False)
             self.tracker = Tracker(tracker_params(self.values), len(self.decoder.params.labels))
         except ValueError as error:
             raise startup_error(self, error) from error
+        self._load_compiled_steps()
         on_parameters_change(self, DECODER_PARAMETERS, self._apply_parameters)
         self.skeleton_pub = self.create_publisher(Skeleton2DArray, 'skeletons', 10)
         # The unsmoothed detections (with their ids), published while smoothing is on.
@@ -72,9 +77,41 @@ class OpenPoseDecoderNode(Node):
         self.create_timer(0.5, self._update_overlay_subscription,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))
 
+    def _load_compiled_steps(self) -> None:
+        """Load the compiled decoder steps in a thread (on a machine's first start they
+        compile, half a minute or more); frames meanwhile get the numpy steps' same
+        results."""
+        log = self.get_logger()
+        if not self.decoder.prefers_compiled:
+            if not openpose_jit.AVAILABLE:
+                log.info('numba is not installed: decoding with the numpy steps')
+            return
+        if compiled_steps_loaded():  # another node of this process loaded them
+            return
+        if openpose_jit.CACHE_NOTE:
+            log.warning(openpose_jit.CACHE_NOTE)
+        if not compiled_steps_cached():
+            log.info('compiling the decoder for this CPU (first start on this machine, '
+                     'once; about half a minute, minutes when the machine is busy): '
+                     'decoding with the numpy steps meanwhile')
+
+        def done(result, error):
+            if error is not None:
+                log.error(f'the compiled decoder failed to load, decoding with the numpy '
+                          f'steps: {type(error).__name__}: {error}')
+            elif result.compiled:
+                log.info(f'compiled decoder ready after {result.seconds:.1f} s (cached in '
+                         f'{result.cache_dir})')
+            else:
+                log.info(f'compiled decoder loaded from {result.cache_dir} in '
+                         f'{result.seconds:.1f} s')
+
+        load_compiled_steps_in_thread(done)
+
     def _apply_parameters(self, values) -> None:
         """Live change: raises ValueError (change refused) unless the values are valid."""
-        decoder = OpenPoseDecoder(decoder_params(values))
+        # Never waits for the compiled steps: it switches to them once they are loaded.
+        decoder = OpenPoseDecoder(decoder_params(values), load_compiled=False)
         tracking = tracker_params(values)
         self.decoder, self.values = decoder, dict(values)
         self.tracker.configure(tracking)
