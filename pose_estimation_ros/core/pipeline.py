@@ -183,8 +183,8 @@ class InferenceStage:
         text = (f'inference of {size or "the model"} on {self.backend.description}: '
                 f'{seconds * 1e3:.0f} ms per frame, at most {1.0 / seconds:.1f} Hz')
         if seconds > SLOW_INFERENCE:
-            text += ('; a smaller network image (encoder network_image_width/height with '
-                     'the same input_shape here) or the other model is faster (README '
+            text += ('; a smaller network image (the encoder\'s network_image_width/height '
+                     'and input_shape here) or the other model is faster (README '
                      '"Choosing a model and input size")')
         return text
 
