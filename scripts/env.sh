@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source this file (bash) to use the package from this checkout after scripts/setup.sh:
 #   source scripts/env.sh                     (ROS 2 Kilted)
 #   ROS_DISTRO=jazzy source scripts/env.sh    (ROS 2 Jazzy, after ROS_DISTRO=jazzy scripts/setup.sh)
@@ -29,7 +30,7 @@ if [ "${1:-}" != "--no-install-space" ]; then
     # colcon's script reads unset variables: allow that even under `set -u`.
     case $- in *u*) _pe_nounset=1 ;; *) _pe_nounset= ;; esac
     set +u
-    # shellcheck disable=SC1091
+    # shellcheck disable=SC1090,SC1091
     source "$_pe_repo/install$space_suffix/local_setup.bash"
     if [ -n "$_pe_nounset" ]; then set -u; fi
   else

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Which ROS 2 distribution the scripts set up and use, and where (sourced; sets
 # $ros_distro, $venv, $requirements and $space_suffix). $ROS_DISTRO chooses: kilted (the
 # default, also when unset) or jazzy. Each distribution has its own virtual environment,
