@@ -335,3 +335,30 @@ def test_engine_cache_bookkeeping(tmp_path):
                                                         dict(stamp, enable_fp16=False))
     engine.unlink()  # a sidecar without its engine is no cache
     assert not tensorrt_backend.engine_cache_is_current(str(engine), stamp)
+
+
+@pytest.mark.parametrize('params_file, model, size', [
+    ('mobilenet_thin.yaml', 'mobilenet_thin.onnx', '432x368'),  # dynamic dimensions
+    ('human_pose_estimation_0001.yaml', 'human-pose-estimation-0001.xml', '656x368')])
+def test_start_up_measurement_of_the_real_models(params_file, model, size):
+    """What the inference node logs at start-up: the time per frame on this machine and the
+    rate it allows, at the size the encoder sends (dynamic model dimensions included)."""
+    from pose_estimation_ros.core.params import load_parameters_file
+    from pose_estimation_ros.core.pipeline import SLOW_INFERENCE, InferenceStage
+
+    repo = Path(__file__).resolve().parents[1]
+    values = load_parameters_file(repo / 'config' / params_file)['inference']
+    values['model_file_path'] = str(repo / 'models' / model)
+    if not Path(values['model_file_path']).is_file():
+        pytest.fail(f'{values["model_file_path"]} missing: run scripts/setup.sh')
+    stage = InferenceStage(values)
+    try:
+        seconds = stage.time_per_frame()
+        assert seconds is not None and 0 < seconds < 30
+        report = stage.speed_report(seconds)
+        assert report.startswith(f'inference of {size} on ')
+        assert f'{seconds * 1e3:.0f} ms per frame, at most {1 / seconds:.1f} Hz' in report
+        assert ('faster' in report) == (seconds > SLOW_INFERENCE)
+        assert 'smaller network image' in stage.speed_report(2 * SLOW_INFERENCE)
+    finally:
+        stage.close()

@@ -110,9 +110,9 @@ class Timings:
 SLOW_INFERENCE = 0.1
 
 
-def network_size(inputs) -> str | None:
+def network_size(input_shapes) -> str | None:
     """``WIDTHxHEIGHT`` of an image model's one 4-D input (NCHW or NHWC), else None."""
-    shapes = [i.shape for i in inputs if len(i.shape) == 4]
+    shapes = [s for s in input_shapes if len(s) == 4]
     if len(shapes) != 1 or not all(isinstance(d, int) for d in shapes[0]):
         return None
     _, a, b, c = shapes[0]
@@ -136,6 +136,7 @@ class InferenceStage:
         output_mapping = name_mapping(values['output_tensor_names'],
                                       values['output_binding_names'], 'output')
         shape = [int(d) for d in values['input_shape']]
+        self.input_shape = tuple(shape)
         self.backend: InferenceBackend
         self.backend, self.reason = create_backend(
             values['backend'], values['model_file_path'],
@@ -163,13 +164,27 @@ class InferenceStage:
             self.backend.close()
             raise
 
+    def input_shapes(self) -> dict[str, tuple] | None:
+        """Each model input's shape, dynamic dimensions taken from ``input_shape`` (what
+        the encoder sends); None where that does not fill them."""
+        shapes = {}
+        for info in self.backend.inputs:
+            shape = tuple(d if isinstance(d, int) and d > 0 else None for d in info.shape)
+            if None in shape:
+                if len(self.input_shape) != len(shape):
+                    return None
+                shape = tuple(d if d is not None else n for d, n in zip(shape, self.input_shape))
+            shapes[info.name] = shape
+        return shapes
+
     def time_per_frame(self, runs: int = 2) -> float | None:
         """Seconds per inference on this machine: the median of ``runs`` on zero inputs
         of the model's shapes, after one warm-up run (its allocations then do not delay
-        the first frame). None when an input shape is dynamic."""
-        if not all(isinstance(d, int) and d > 0 for i in self.backend.inputs for d in i.shape):
+        the first frame). None when an input shape is not known."""
+        shapes = self.input_shapes()
+        if shapes is None:
             return None
-        inputs = {i.name: np.zeros(i.shape, i.dtype) for i in self.backend.inputs}
+        inputs = {i.name: np.zeros(shapes[i.name], i.dtype) for i in self.backend.inputs}
         times = []
         for _ in range(runs + 1):
             start = time.perf_counter()
@@ -179,7 +194,7 @@ class InferenceStage:
 
     def speed_report(self, seconds: float) -> str:
         """What ``seconds`` per frame means for the user, for the start-up log."""
-        size = network_size(self.backend.inputs)
+        size = network_size(list((self.input_shapes() or {}).values()))
         text = (f'inference of {size or "the model"} on {self.backend.description}: '
                 f'{seconds * 1e3:.0f} ms per frame, at most {1.0 / seconds:.1f} Hz')
         if seconds > SLOW_INFERENCE:
