@@ -22,6 +22,7 @@ import yaml
 
 from conftest import REPO
 from pose_estimation_ros.core import models
+from pose_estimation_ros.tools import processes
 from pose_estimation_ros.core.params import NODE_PARAMETERS, load_parameters_file
 from pose_estimation_ros.nodes.graph import (LAUNCH_ARGUMENTS, PIPELINE, GraphNode,
                                              command_line, computed_defaults)
@@ -30,7 +31,7 @@ LAUNCH_FILE = REPO / 'launch' / 'pose_estimation.launch.py'
 CONFIG = REPO / 'config'
 RVIZ_FILE = CONFIG / 'pose_estimation.rviz'
 PACKAGE = 'pose_estimation_ros'
-INSTALL = REPO / 'install' / PACKAGE
+INSTALL = processes.INSTALL  # this distribution's install space (install-jazzy/ on Jazzy)
 EXPECTED_ARGUMENTS = {
     # params_file, model_file, backend: computed, the default model's (core.models).
     'image_topic': '/image_raw', 'compressed': 'false', 'params_file': None,

@@ -128,10 +128,9 @@ def test_executable_stops_on_bad_configuration_with_a_clear_message(tmp_path):
     parameter value stops it with status 1 and a message naming the parameter."""
     import subprocess
 
-    from conftest import REPO
+    from pose_estimation_ros.tools.processes import INSTALL
 
-    executable = REPO / 'install' / 'pose_estimation_ros' / 'lib' / 'pose_estimation_ros' / \
-        'pose_estimation'
+    executable = INSTALL / 'lib' / 'pose_estimation_ros' / 'pose_estimation'
     assert executable.is_file(), 'run scripts/setup.sh (colcon build) first'
     params = shipped_params()
     params['openpose_decoder']['ros__parameters']['matching'] = 'best'

@@ -11,12 +11,14 @@ import pytest
 import yaml
 from rcl_interfaces.srv import SetParameters
 
-from conftest import REPO, require_model, shipped_params
+from conftest import require_model, shipped_params
 from pose_estimation_ros.core.params import DECODER_PARAMETERS, check_node_section
 from pose_estimation_ros.nodes.openpose_decoder_node import OpenPoseDecoderNode
+from pose_estimation_ros.tools.processes import INSTALL
 from test_runner import _set
 
-EXECUTABLES = REPO / 'install' / 'pose_estimation_ros' / 'lib' / 'pose_estimation_ros'
+# This distribution's install space (install-jazzy/ on Jazzy).
+EXECUTABLES = INSTALL / 'lib' / 'pose_estimation_ros'
 
 
 def run_executable(name: str, params: dict, tmp_path, *extra: str):

@@ -96,9 +96,11 @@ def message_key(info, msg) -> tuple | None:
 
 
 # Fast DDS's XML profile variable: Fast DDS 3 (Kilted, library libfastdds) reads
-# FASTDDS_DEFAULT_PROFILES_FILE, and its rmw also takes FASTRTPS_ (loading the file a
-# second time, with XML errors); Fast DDS 2 (Humble 2.6, Jazzy 2.14, libfastrtps) reads
-# only FASTRTPS_DEFAULT_PROFILES_FILE.
+# FASTDDS_DEFAULT_PROFILES_FILE, and Kilted's rmw also loads FASTRTPS_'s file (with a
+# deprecation warning; XMLPARSER "profile already exists" errors when the two paths
+# differ, as the installed share path and the source it links to with colcon's
+# --symlink-install); Fast DDS 2 (Humble 2.6, Jazzy 2.14, libfastrtps) reads only
+# FASTRTPS_DEFAULT_PROFILES_FILE. So one name is set, the one this Fast DDS reads.
 FAST_DDS_PROFILE_VARIABLES = {'libfastdds.so': 'FASTDDS_DEFAULT_PROFILES_FILE',
                               'libfastrtps.so': 'FASTRTPS_DEFAULT_PROFILES_FILE'}
 
