@@ -6,7 +6,7 @@ starts them (tools/processes.py) and a camera driver in a fourth (tools/camera.p
     python -m pose_estimation_ros.tools.graph_benchmark soak --frames 10000
 
 - ``transport``: the camera publishes one frame every 0.4 s (below the pipeline's rate)
-  for each publisher QoS, size and format; counted: TensorLists out of the encoder (its
+  for each publisher QoS, size and format, a new camera process (publisher) each; counted: TensorLists out of the encoder (its
   /diagnostics) and Skeleton2DArrays with the frames' stamps.
 - ``throughput``: a 30 Hz camera (faster than the pipeline), into the separate
   processes and into the single-process runner, against the raw inference rate of the
@@ -46,6 +46,7 @@ def transport(images: Path, arguments: dict, rows) -> list[dict]:
     results = []
     try:
         watcher.wait_ready(graph, TOPIC)
+        watcher.wait_matched()
         for qos, size, image_format, frames in rows:
             encoded = watcher.counter('image_encoder', 'messages published')
             sent = run_camera(images=images, topic=TOPIC, size=size, qos=qos,
