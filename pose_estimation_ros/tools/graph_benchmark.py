@@ -6,8 +6,9 @@ starts them (tools/processes.py) and a camera driver in a fourth (tools/camera.p
     python -m pose_estimation_ros.tools.graph_benchmark soak --frames 10000
 
 - ``transport``: the camera publishes one frame every 0.4 s (below the pipeline's rate)
-  for each publisher QoS, size and format, a new camera process (publisher) each; counted: TensorLists out of the encoder (its
-  /diagnostics) and Skeleton2DArrays with the frames' stamps.
+  for each publisher QoS, size and format, a new camera process (publisher) each;
+  counted: TensorLists out of the encoder (its /diagnostics) and Skeleton2DArrays with
+  the frames' stamps.
 - ``throughput``: a 30 Hz camera (faster than the pipeline), into the separate
   processes and into the single-process runner, against the raw inference rate of the
   same backend, model and size (the limit): output rate, latency median / p95 (arrival -
