@@ -10,7 +10,7 @@ behaviour                      Humble (rclpy 3.3)           Jazzy (7.1), Kilted 
 QoS event callbacks            ``rclpy.qos_event``          ``rclpy.event_handler``
 subscription callback          message only                 message and MessageInfo
                                                             when it takes two arguments
-MessageInfo                    none                         sequence numbers; Kilted
+MessageInfo in callbacks       none                         sequence numbers; Kilted
                                                             also the publisher's gid
 matched publisher count        ``Node.count_publishers``    ``Subscription.get_...``
                                (publishers on the topic)
@@ -39,8 +39,9 @@ except ImportError:  # Humble
 # Subscription has no such choice and calls every callback with the message only.
 PASSES_MESSAGE_INFO = hasattr(Subscription, 'CallbackType')
 
-__all__ = ['PASSES_MESSAGE_INFO', 'SubscriptionEventCallbacks', 'create_subscription',
-           'declared_parameter_names', 'message_key', 'publisher_count', 'sequence_of']
+__all__ = ['FAST_DDS_PROFILE_VARIABLES', 'PASSES_MESSAGE_INFO', 'SubscriptionEventCallbacks',
+           'create_subscription', 'declared_parameter_names', 'fast_dds_profile_variables',
+           'message_key', 'publisher_count', 'sequence_of']
 
 
 def create_subscription(node, msg_type, topic: str, callback: Callable, qos, **kwargs):
