@@ -25,6 +25,7 @@ input changes its QoS) are recognised on every distribution: see :func:`message_
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from rclpy.subscription import Subscription
@@ -78,14 +79,16 @@ def sequence_of(info) -> tuple[bytes | None, int] | None:
     return (bytes(gid.get('data', b'')) if gid else b'') or None, sequence
 
 
-def message_key(info, msg) -> tuple | None:
+def message_key(info, msg, sequence=...) -> tuple | None:
     """What tells one message from another of the same topic, for dropping the second
     copy that overlapping subscriptions deliver: the publisher gid with the sequence
     number (Kilted); the source timestamp with it (Jazzy: no gid, and a restarted
     publisher starts again at 1, so the sequence number alone would call its frames
     duplicates); the header (Humble: no MessageInfo), only meaningful while
-    subscriptions overlap (a looped bag repeats its stamps). None: nothing to go by."""
-    sequence = sequence_of(info)
+    subscriptions overlap (a looped bag repeats its stamps). None: nothing to go by.
+    ``sequence``: :func:`sequence_of` ``info``, when the caller has it already."""
+    if sequence is ...:
+        sequence = sequence_of(info)
     if sequence is not None:
         gid, number = sequence
         return ('gid', gid, number) if gid else ('source', info.get('source_timestamp'),
@@ -110,7 +113,6 @@ def fast_dds_profile_variables(environ) -> tuple[str, ...]:
     """The profile variables the Fast DDS found on the library path reads (the
     directories of LD_LIBRARY_PATH and of every AMENT_PREFIX_PATH's lib): one name,
     or both where neither or both libraries are found."""
-    import os
     folders = [*environ.get('LD_LIBRARY_PATH', '').split(os.pathsep),
                *(os.path.join(p, 'lib') for p in environ.get('AMENT_PREFIX_PATH', '')
                  .split(os.pathsep) if p)]

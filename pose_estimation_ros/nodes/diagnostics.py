@@ -55,14 +55,14 @@ class FrameCounter:
         """Count one message; False for a second copy of one already counted.
         ``overlapping``: two subscriptions of this input may both deliver it (see
         InputSubscription); only then is a header without MessageInfo evidence."""
-        key = message_key(info, msg)
+        sequence = sequence_of(info)
+        key = message_key(info, msg, sequence)
         if key is not None and (key[0] != 'header' or overlapping):
             if key in self._recent:
                 return False
             self._recent[key] = None
             if len(self._recent) > self.RECENT:
                 self._recent.popitem(last=False)
-        sequence = sequence_of(info)
         if sequence is None:
             self.skips_known = False
         else:
@@ -135,7 +135,6 @@ class NodeStatus:
         """A message that arrived before the node was ready: counted and logged, never
         silently lost (at most one line every 5 s)."""
         self.held += 1
-        self._last_input = time.monotonic()
         self.node.get_logger().warning(
             f'{what} {stamp_text(stamp)} not processed: starting, {self.waiting_for} '
             f'({self.held} so far)', throttle_duration_sec=5.0)
